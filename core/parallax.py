@@ -1,0 +1,263 @@
+"""The Parallax Number and scale-calibrated transfer (METHOD.md "Parallax Number" and "Transfer")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .depth import DepthProbe, Views, as_probe, probe_depths
+from .errors import DepthError, NoDepthError, NoMotionError, TrajectoryError, frame_list
+from .poses import Trajectory, _as_rotations
+
+MODES = ("per_frame", "global", "uncalibrated")
+
+# A step below this fraction of the path's largest step counts as "no motion" for the whole clip.
+NO_MOTION_EPS = 1e-300
+
+
+def normalize_mode(mode: str) -> str:
+    """Accept 'per-frame', 'PER_FRAME', 'per_frame'."""
+    key = str(mode).strip().lower().replace("-", "_")
+    if key not in MODES:
+        raise ValueError(f"mode must be one of per-frame, global, uncalibrated; got {mode!r}")
+    return key
+
+
+def parallax_numbers(centres: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """Pi_t = ||C_t - C_{t-1}|| / Zbar_t for t >= 1 (depth at the arrival pose): shape (N-1,)."""
+    centres = np.asarray(centres, dtype=np.float64)
+    depths = np.asarray(depths, dtype=np.float64)
+    if centres.ndim != 2 or centres.shape[1] != 3:
+        raise TrajectoryError(f"centres must have shape (N, 3), got {centres.shape}")
+    if depths.shape != (centres.shape[0],):
+        raise DepthError(f"{centres.shape[0]} centres need as many depths, got shape {depths.shape}")
+    if centres.shape[0] < 2:
+        raise TrajectoryError("parallax needs at least two frames")
+    finite = np.isfinite(depths)
+    if np.any(depths[finite] <= 0):
+        raise DepthError("depths must be positive")
+    return np.linalg.norm(np.diff(centres, axis=0), axis=1) / depths[1:]
+
+
+def trajectory_parallax(trajectory: Trajectory, source: DepthProbe | float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Pi per frame (N-1,), depths (N,)) of a trajectory against a depth source; raises NoDepthError
+    when the source sees nothing at some frame."""
+    depths = probe_depths(as_probe(source), Views.of(trajectory))
+    return parallax_numbers(trajectory.centres, depths), depths
+
+
+@dataclass(frozen=True, eq=False)
+class TransferResult:
+    """What a transfer produced, frame by frame. Arrays over steps have N-1 entries (t = 1..N-1)."""
+
+    trajectory: Trajectory
+    mode: str
+    pi_reference: np.ndarray
+    pi_realized: np.ndarray
+    depth_reference: np.ndarray
+    depth_target: np.ndarray
+    scale: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    source_reference: str = ""
+    source_target: str = ""
+    missing_target_frames: list[int] = field(default_factory=list)
+
+    @property
+    def pi_total_reference(self) -> float:
+        return float(np.sum(self.pi_reference))
+
+    @property
+    def pi_total_realized(self) -> float:
+        return float(np.nansum(self.pi_realized))
+
+    @property
+    def unconverged_frames(self) -> np.ndarray:
+        """Frame numbers (of the output) whose fixed-point solve did not converge."""
+        return self.trajectory.frames[1:][~self.converged]
+
+    def summary(self) -> dict[str, object]:
+        from .metrics import parallax_consistency
+
+        pce = parallax_consistency(self.pi_reference, self.pi_realized)
+        return {
+            "mode": self.mode,
+            "frames": len(self.trajectory),
+            "pi_total_reference": self.pi_total_reference,
+            "pi_total_realized": self.pi_total_realized,
+            "pce": pce.pce,
+            "bias": pce.bias,
+            "worst_frame": int(self.trajectory.frames[1 + pce.worst_index]) if pce.worst_index >= 0 else None,
+            "scale_min": float(np.min(self.scale)),
+            "scale_max": float(np.max(self.scale)),
+            "unconverged_frames": [int(f) for f in self.unconverged_frames],
+            "frames_without_target_depth": list(self.missing_target_frames),
+            "source_reference": self.source_reference,
+            "source_target": self.source_target,
+        }
+
+
+def _affine_scan(a: np.ndarray, c: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """x_t = A_t x_{t-1} + c_t for t = 1..M, all at once: an inclusive prefix scan of the affine maps
+    (Hillis-Steele doubling, log2(M) batched 4x4 products). Returns x_1..x_M, shape (M, 3)."""
+    m = a.shape[0]
+    maps = np.zeros((m, 4, 4))
+    maps[:, :3, :3] = a
+    maps[:, :3, 3] = c
+    maps[:, 3, 3] = 1.0
+    shift = 1
+    while shift < m:
+        maps[shift:] = np.matmul(maps[shift:], maps[:-shift])
+        shift *= 2
+    return np.einsum("mij,j->mi", maps[:, :3, :3], x0) + maps[:, :3, 3]
+
+
+def _solve_affine(directions: np.ndarray, ref_depth: np.ndarray, g: np.ndarray, h: np.ndarray,
+                  start: np.ndarray) -> np.ndarray:
+    """Per-frame scales for a target depth affine in the centre, D_t = g_t . C_t + h_t:
+    s_t = (g_t . C_{t-1} + h_t) / (Zbar_t - g_t . u_t), solved for every frame at once."""
+    denom = ref_depth - np.einsum("ni,ni->n", g, directions)
+    if np.any(denom <= 0):
+        bad = int(np.flatnonzero(denom <= 0)[0])
+        raise NoDepthError(f"the target depth collapses at step {bad + 1}: the step passes the subject", [bad + 1])
+    k = directions / denom[:, None]
+    a = np.eye(3)[None] + np.einsum("ni,nj->nij", k, g)
+    centres = _affine_scan(a, k * h[:, None], start)
+    previous = np.vstack([start[None], centres[:-1]])
+    return (np.einsum("ni,ni->n", g, previous) + h) / denom
+
+
+def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.ndarray, target_depth: DepthProbe | float,
+             start_rotation: np.ndarray | None = None, start_centre: np.ndarray | None = None,
+             mode: str = "per_frame", tolerance: float = 1e-9, max_iterations: int = 64) -> TransferResult:
+    """Re-realize `reference` against the target scene's own depth (METHOD.md "Transfer").
+
+    `reference_depth` is the reference scene's depth source (a probe, a number or per-frame values);
+    `target_depth` measures the target scene from any pose. The move starts at the target start pose
+    (default: the reference's first pose). Rotation is untouched: R'_t = Q R_t with Q = R'_0 R_0^T.
+    Lens, sensor and fps are copied; the clip range is scaled by the depth ratio.
+    """
+    mode = normalize_mode(mode)
+    ref_views = Views.of(reference)
+    ref_depth = probe_depths(as_probe(reference_depth), ref_views, "reference depth")
+    target = as_probe(target_depth)
+    steps = reference.steps()
+    step_norm = np.linalg.norm(steps, axis=1)
+    if not np.any(step_norm > NO_MOTION_EPS * max(1.0, float(np.abs(reference.centres).max()))):
+        raise NoMotionError("the reference camera does not move: a move without translation has no parallax "
+                            "to transfer")
+    pi_reference = step_norm / ref_depth[1:]
+
+    r0 = reference.rotations[0] if start_rotation is None else _as_rotations(
+        np.asarray(start_rotation)[None], "start rotation")[0]
+    c0 = reference.centres[0] if start_centre is None else np.asarray(start_centre, dtype=np.float64).reshape(3)
+    if not np.all(np.isfinite(c0)):
+        raise TrajectoryError("the target start position must be finite")
+    q = r0 @ reference.rotations[0].T
+    rotations = np.einsum("ij,njk->nik", q, reference.rotations)
+    directions = steps @ q.T
+    out_views = Views(rotations, np.repeat(c0[None], len(reference), axis=0), ref_views.pixel_intrinsics,
+                      ref_views.width, ref_views.height, ref_views.indices)
+    n_steps = len(reference) - 1
+    converged = np.ones(n_steps, dtype=bool)
+    iterations = np.zeros(n_steps, dtype=np.int64)
+
+    if mode == "per_frame":
+        affine = target.affine_form(out_views)
+        if affine is not None:
+            g, h = affine
+            scale = _solve_affine(directions, ref_depth[1:], g[1:], h[1:], c0)
+            iterations[:] = 1
+        else:
+            scale, converged, iterations = _solve_per_frame(target, out_views, directions, ref_depth, c0,
+                                                            tolerance, max_iterations, reference.frames)
+    else:
+        if mode == "global":
+            d0 = probe_depths(target, out_views.take(0), "target depth")[0]
+            s = d0 / ref_depth[0]
+        else:
+            s = 1.0
+        scale = np.full(n_steps, s)
+
+    centres = np.vstack([c0[None], c0 + np.cumsum(directions * scale[:, None], axis=0)])
+    depth_target = np.asarray(target(out_views.take(np.arange(len(reference)), centres=centres)), np.float64)
+    missing = np.flatnonzero(~np.isfinite(depth_target))
+    if mode == "per_frame" and missing.size:
+        frames = reference.frames[missing].astype(int).tolist()
+        raise NoDepthError(f"the target depth source ({target.describe()}) sees nothing from the calibrated "
+                           f"camera at frame {frame_list(frames)}", frames)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pi_realized = np.linalg.norm(np.diff(centres, axis=0), axis=1) / depth_target[1:]
+        ratio = depth_target / ref_depth
+    finite_ratio = ratio[np.isfinite(ratio)]
+    lo, hi = (finite_ratio.min(), finite_ratio.max()) if finite_ratio.size else (1.0, 1.0)
+    if mode == "uncalibrated":
+        lo = hi = 1.0
+    output = reference.replace(rotations=rotations, centres=centres,
+                               clip_start=reference.clip_start * lo, clip_end=reference.clip_end * hi)
+    return TransferResult(
+        trajectory=output, mode=mode, pi_reference=pi_reference, pi_realized=pi_realized,
+        depth_reference=ref_depth, depth_target=depth_target, scale=scale, converged=converged,
+        iterations=iterations, source_reference=as_probe(reference_depth).describe(),
+        source_target=target.describe(), missing_target_frames=reference.frames[missing].astype(int).tolist(),
+    )
+
+
+def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, ref_depth: np.ndarray,
+                     start: np.ndarray, tolerance: float, max_iterations: int, frames: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame by frame: s_t = D'(R'_t, C'_{t-1} + s_t u_t) / Zbar_t, a fixed point in s_t. Starts from the
+    depth at C'_{t-1}, then takes secant steps on f(s) = s Zbar_t - D(s) (exact in one step when the depth
+    is locally affine), falling back to the plain fixed-point step when a secant step is unusable. A frame
+    where the target sees nothing keeps the previous scale so that every such frame can be reported."""
+    n_steps = directions.shape[0]
+    scale = np.empty(n_steps)
+    converged = np.zeros(n_steps, dtype=bool)
+    iterations = np.zeros(n_steps, dtype=np.int64)
+    missing: list[int] = []
+    previous = start.copy()
+    last_scale = np.nan
+
+    def depth_at(t: int, centre: np.ndarray) -> float:
+        return float(target(views.take(t, centres=centre))[0])
+
+    for t in range(1, n_steps + 1):
+        u = directions[t - 1]
+        z = ref_depth[t]
+        d = depth_at(t, previous)
+        if not np.isfinite(d):
+            missing.append(int(frames[t]))
+            s = last_scale if np.isfinite(last_scale) else 1.0
+            scale[t - 1] = s
+            previous = previous + s * u
+            continue
+        s_old, f_old = 0.0, -d  # f(0) = 0 * z - D(C_{t-1})
+        s = d / z
+        count = 0
+        ok = False
+        while count < max_iterations:
+            count += 1
+            d_new = depth_at(t, previous + s * u)
+            if not np.isfinite(d_new):
+                break
+            f_new = s * z - d_new
+            fixed_point = d_new / z
+            if abs(fixed_point - s) <= tolerance * abs(s):
+                s, ok = fixed_point, True
+                break
+            slope = (f_new - f_old) / (s - s_old) if s != s_old else 0.0
+            candidate = s - f_new / slope if slope > 0 else fixed_point
+            if not (np.isfinite(candidate) and candidate > 0):
+                candidate = fixed_point
+            s_old, f_old = s, f_new
+            s = candidate
+        scale[t - 1] = s
+        converged[t - 1] = ok
+        iterations[t - 1] = count
+        last_scale = s
+        previous = previous + s * u
+    if missing:
+        raise NoDepthError(f"the target depth source ({target.describe()}) sees nothing from the calibrated "
+                           f"camera at frame {frame_list(missing)}", missing)
+    return scale, converged, iterations

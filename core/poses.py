@@ -1,0 +1,385 @@
+"""Camera trajectories and the conversions between pose conventions.
+
+Conventions (METHOD.md): a pose is a rotation R (camera-to-world, 3x3, det +1) and a centre C (world
+position), in Blender camera axes: x right, y up, looking down -z. OpenCV axes are x right, y down,
+z forward. Everything is float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .errors import TrajectoryError
+
+# Blender/OpenGL camera axes <-> OpenCV camera axes: flip y and z (its own inverse).
+BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+
+# Blender keeps transforms in float32: its matrices are orthonormal only to ~1e-7, which we accept and
+# project; anything further off is a real error.
+ORTHONORMAL_TOLERANCE = 1e-4
+
+SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Camera sensor and render frame, Blender's way. `width` and `height` are the effective render size
+    in pixels (resolution percentage applied). The focal length lives on the trajectory (it may be
+    animated)."""
+
+    sensor_width: float = 36.0
+    sensor_height: float = 24.0
+    sensor_fit: str = "AUTO"
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+    width: int = 1920
+    height: int = 1080
+    pixel_aspect_x: float = 1.0
+    pixel_aspect_y: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sensor_fit not in SENSOR_FITS:
+            raise TrajectoryError(f"sensor fit must be one of {', '.join(SENSOR_FITS)}, not {self.sensor_fit!r}")
+        values = (self.sensor_width, self.sensor_height, self.width, self.height,
+                  self.pixel_aspect_x, self.pixel_aspect_y)
+        if not all(np.isfinite(v) and v > 0 for v in values):
+            raise TrajectoryError("sensor size, resolution and pixel aspect must be finite and positive")
+        if not (np.isfinite(self.shift_x) and np.isfinite(self.shift_y)):
+            raise TrajectoryError("lens shift must be finite")
+
+    def fitted_sensor(self) -> tuple[str, float, float]:
+        """(fit actually used, sensor size in mm along it, reference side S in x pixels) as Blender
+        computes the view plane (BKE_camera_params_compute_viewplane)."""
+        ycor = self.pixel_aspect_y / self.pixel_aspect_x
+        fit = self.sensor_fit
+        if fit == "AUTO":
+            fit = "HORIZONTAL" if self.pixel_aspect_x * self.width >= self.pixel_aspect_y * self.height else "VERTICAL"
+            size = self.sensor_width
+        else:
+            size = self.sensor_width if fit == "HORIZONTAL" else self.sensor_height
+        side = float(self.width) if fit == "HORIZONTAL" else ycor * float(self.height)
+        return fit, float(size), side
+
+    def pixel_intrinsics(self, lens: np.ndarray | float) -> np.ndarray:
+        """fx, fy, cx, cy in pixels for each focal length (mm): shape (..., 4)."""
+        lens = np.asarray(lens, dtype=np.float64)
+        _, size, side = self.fitted_sensor()
+        ycor = self.pixel_aspect_y / self.pixel_aspect_x
+        fx = lens / size * side
+        fy = fx / ycor
+        cx = np.full_like(fx, self.width / 2.0 - self.shift_x * side)
+        cy = np.full_like(fx, self.height / 2.0 + self.shift_y * side / ycor)
+        return np.stack([fx, fy, cx, cy], axis=-1)
+
+    def normalized_intrinsics(self, lens: np.ndarray | float) -> np.ndarray:
+        """fx/W, fy/H, cx/W, cy/H: shape (..., 4)."""
+        return self.pixel_intrinsics(lens) / np.array([self.width, self.height, self.width, self.height])
+
+    def vertical_fov(self, lens: np.ndarray | float) -> np.ndarray:
+        """Vertical field of view in radians."""
+        fy = self.pixel_intrinsics(lens)[..., 1]
+        return 2.0 * np.arctan(self.height / (2.0 * fy))
+
+    def horizontal_fov(self, lens: np.ndarray | float) -> np.ndarray:
+        """Horizontal field of view in radians."""
+        fx = self.pixel_intrinsics(lens)[..., 0]
+        return 2.0 * np.arctan(self.width / (2.0 * fx))
+
+    @classmethod
+    def lens_from_fx(cls, fx: np.ndarray | float, intrinsics: Intrinsics) -> np.ndarray:
+        """The focal length in mm that gives `fx` pixels on `intrinsics`' sensor and frame."""
+        _, size, side = intrinsics.fitted_sensor()
+        return np.asarray(fx, dtype=np.float64) * size / side
+
+
+def _as_rotations(rotations: np.ndarray, what: str = "rotations") -> np.ndarray:
+    r = np.asarray(rotations, dtype=np.float64)
+    if r.ndim != 3 or r.shape[1:] != (3, 3):
+        raise TrajectoryError(f"{what} must have shape (N, 3, 3), got {r.shape}")
+    if not np.all(np.isfinite(r)):
+        bad = np.flatnonzero(~np.all(np.isfinite(r), axis=(1, 2)))
+        raise TrajectoryError(f"{what} hold non-finite values at index {int(bad[0])}")
+    error = np.abs(np.einsum("nji,njk->nik", r, r) - np.eye(3)).max(axis=(1, 2))
+    det = np.linalg.det(r)
+    bad = np.flatnonzero((error > ORTHONORMAL_TOLERANCE) | (det < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise TrajectoryError(
+            f"{what} at index {i} is not a rotation (orthonormality error {error[i]:.2g}, det {det[i]:.3g})"
+        )
+    return project_to_rotation(r)
+
+
+def project_to_rotation(r: np.ndarray) -> np.ndarray:
+    """The nearest rotation matrix (polar decomposition via SVD), batched."""
+    u, _, vt = np.linalg.svd(r)
+    d = np.sign(np.linalg.det(u @ vt))
+    u[..., :, 2] *= d[..., None]
+    return u @ vt
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """A camera animation: per-frame camera-to-world rotation and centre (Blender axes), frame numbers,
+    frames per second, per-frame focal length (mm) and the sensor/frame intrinsics."""
+
+    rotations: np.ndarray
+    centres: np.ndarray
+    frames: np.ndarray | None = None
+    fps: float = 24.0
+    lens: np.ndarray | float = 50.0
+    intrinsics: Intrinsics = field(default_factory=Intrinsics)
+    clip_start: float = 0.1
+    clip_end: float = 1000.0
+
+    def __post_init__(self) -> None:
+        rotations = _as_rotations(self.rotations)
+        centres = np.asarray(self.centres, dtype=np.float64)
+        n = rotations.shape[0]
+        if centres.shape != (n, 3):
+            raise TrajectoryError(f"centres must have shape ({n}, 3) to match the rotations, got {centres.shape}")
+        if n < 2:
+            raise TrajectoryError(f"a trajectory needs at least two frames, got {n}")
+        if not np.all(np.isfinite(centres)):
+            i = int(np.flatnonzero(~np.all(np.isfinite(centres), axis=1))[0])
+            raise TrajectoryError(f"centres hold non-finite values at index {i}")
+        frames = np.arange(n, dtype=np.float64) if self.frames is None else np.asarray(self.frames, np.float64)
+        if frames.shape != (n,):
+            raise TrajectoryError(f"frames must have {n} entries, got shape {frames.shape}")
+        if not np.all(np.isfinite(frames)) or np.any(np.diff(frames) <= 0):
+            raise TrajectoryError("frame numbers must be finite and strictly increasing")
+        lens = np.broadcast_to(np.asarray(self.lens, dtype=np.float64), (n,)).copy()
+        if not np.all(np.isfinite(lens) & (lens > 0)):
+            raise TrajectoryError("focal lengths must be finite and positive")
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise TrajectoryError(f"fps must be finite and positive, got {self.fps}")
+        if not (0 < self.clip_start < self.clip_end and np.isfinite(self.clip_end)):
+            raise TrajectoryError("clip range must satisfy 0 < clip_start < clip_end < inf")
+        for name, value in (("rotations", rotations), ("centres", centres), ("frames", frames), ("lens", lens)):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    def __len__(self) -> int:
+        return self.rotations.shape[0]
+
+    @property
+    def n_frames(self) -> int:
+        return self.rotations.shape[0]
+
+    def replace(self, **changes: object) -> Trajectory:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def matrices(self) -> np.ndarray:
+        """Camera-to-world 4x4 matrices in Blender axes, shape (N, 4, 4)."""
+        return compose(self.rotations, self.centres)
+
+    def steps(self) -> np.ndarray:
+        """Per-frame translation C_t - C_{t-1}, shape (N-1, 3)."""
+        return np.diff(self.centres, axis=0)
+
+    def path_length(self) -> float:
+        return float(np.linalg.norm(self.steps(), axis=1).sum())
+
+    def relative_rotations(self) -> np.ndarray:
+        """R_0^T R_t for every frame."""
+        return np.einsum("ji,njk->nik", self.rotations[0], self.rotations)
+
+    def pixel_intrinsics(self) -> np.ndarray:
+        """Per-frame fx, fy, cx, cy in pixels, shape (N, 4)."""
+        return self.intrinsics.pixel_intrinsics(self.lens)
+
+    def w2c_opencv(self) -> tuple[np.ndarray, np.ndarray]:
+        """World-to-camera rotation and translation in OpenCV axes: (N,3,3), (N,3)."""
+        return c2w_to_w2c(blender_to_opencv(self.rotations), self.centres)
+
+    @classmethod
+    def from_matrices(cls, matrices: np.ndarray, **kwargs: object) -> Trajectory:
+        """From camera-to-world 4x4 (or 3x4) matrices in Blender axes; any scale in the matrix is
+        removed (each column of the rotation part is normalized)."""
+        m = np.asarray(matrices, dtype=np.float64)
+        if m.ndim != 3 or m.shape[1:] not in ((4, 4), (3, 4)):
+            raise TrajectoryError(f"matrices must have shape (N, 4, 4) or (N, 3, 4), got {m.shape}")
+        if not np.all(np.isfinite(m)):
+            raise TrajectoryError("matrices hold non-finite values")
+        r = m[:, :3, :3]
+        norms = np.linalg.norm(r, axis=1, keepdims=True)
+        if np.any(norms <= 0):
+            raise TrajectoryError("a matrix has a zero-scale axis")
+        return cls(rotations=r / norms, centres=m[:, :3, 3], **kwargs)  # type: ignore[arg-type]
+
+
+def compose(rotations: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """4x4 matrices [R C; 0 1] from rotations (N,3,3) and translations (N,3)."""
+    rotations = np.asarray(rotations, dtype=np.float64)
+    n = rotations.shape[0]
+    m = np.zeros((n, 4, 4))
+    m[:, :3, :3] = rotations
+    m[:, :3, 3] = centres
+    m[:, 3, 3] = 1.0
+    return m
+
+
+def blender_to_opencv(rotations_c2w: np.ndarray) -> np.ndarray:
+    """Camera-to-world rotation in Blender camera axes -> the same camera in OpenCV camera axes (and
+    back: the flip is its own inverse)."""
+    return np.asarray(rotations_c2w, dtype=np.float64) @ BLENDER_TO_OPENCV
+
+
+opencv_to_blender = blender_to_opencv
+
+
+def c2w_to_w2c(rotations_c2w: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R_c2w, C) -> (R_w2c, t) with R_w2c = R_c2w^T and t = -R_w2c C."""
+    r = np.swapaxes(np.asarray(rotations_c2w, dtype=np.float64), -1, -2)
+    t = -np.einsum("...ij,...j->...i", r, np.asarray(centres, dtype=np.float64))
+    return r, t
+
+
+def w2c_to_c2w(rotations_w2c: np.ndarray, translations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R_w2c, t) -> (R_c2w, C) with C = -R_w2c^T t."""
+    r = np.swapaxes(np.asarray(rotations_w2c, dtype=np.float64), -1, -2)
+    c = -np.einsum("...ij,...j->...i", r, np.asarray(translations, dtype=np.float64))
+    return r, c
+
+
+def matrix_to_quaternion(rotations: np.ndarray, continuous: bool = True) -> np.ndarray:
+    """Hamilton quaternions (w, x, y, z) of rotation matrices (N,3,3). With `continuous`, signs are chosen
+    so that consecutive quaternions have a non-negative dot product (no flips in animation curves);
+    otherwise w >= 0."""
+    r = np.asarray(rotations, dtype=np.float64)
+    single = r.ndim == 2
+    r = r.reshape(-1, 3, 3)
+    # Shepperd's method: pick the largest of 4 candidate denominators for numerical stability.
+    m00, m11, m22 = r[:, 0, 0], r[:, 1, 1], r[:, 2, 2]
+    candidates = np.stack([m00 + m11 + m22, m00, m11, m22], axis=1)
+    choice = np.argmax(candidates, axis=1)
+    q = np.empty((r.shape[0], 4))
+    for k in range(4):
+        sel = choice == k
+        if not np.any(sel):
+            continue
+        m = r[sel]
+        if k == 0:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2], 0.0))
+            q[sel] = np.stack([0.25 * s, (m[:, 2, 1] - m[:, 1, 2]) / s, (m[:, 0, 2] - m[:, 2, 0]) / s,
+                               (m[:, 1, 0] - m[:, 0, 1]) / s], axis=1)
+        elif k == 1:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2], 0.0))
+            q[sel] = np.stack([(m[:, 2, 1] - m[:, 1, 2]) / s, 0.25 * s, (m[:, 0, 1] + m[:, 1, 0]) / s,
+                               (m[:, 0, 2] + m[:, 2, 0]) / s], axis=1)
+        elif k == 2:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + m[:, 1, 1] - m[:, 0, 0] - m[:, 2, 2], 0.0))
+            q[sel] = np.stack([(m[:, 0, 2] - m[:, 2, 0]) / s, (m[:, 0, 1] + m[:, 1, 0]) / s, 0.25 * s,
+                               (m[:, 1, 2] + m[:, 2, 1]) / s], axis=1)
+        else:
+            s = 2.0 * np.sqrt(np.maximum(1.0 + m[:, 2, 2] - m[:, 0, 0] - m[:, 1, 1], 0.0))
+            q[sel] = np.stack([(m[:, 1, 0] - m[:, 0, 1]) / s, (m[:, 0, 2] + m[:, 2, 0]) / s,
+                               (m[:, 1, 2] + m[:, 2, 1]) / s, 0.25 * s], axis=1)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q = make_quaternions_continuous(q) if continuous else q * np.where(q[:, :1] < 0, -1.0, 1.0)
+    return q[0] if single else q
+
+
+def make_quaternions_continuous(q: np.ndarray) -> np.ndarray:
+    """Flip signs so each quaternion is in the hemisphere of the previous one (vectorized: the sign of
+    each is the running product of the signs of consecutive dot products)."""
+    q = np.array(q, dtype=np.float64, copy=True)
+    if q.shape[0] < 2:
+        return q
+    dots = np.einsum("ij,ij->i", q[1:], q[:-1])
+    flips = np.concatenate([[1.0], np.cumprod(np.where(dots < 0, -1.0, 1.0))])
+    return q * flips[:, None]
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices from Hamilton quaternions (w, x, y, z); normalizes first."""
+    q = np.asarray(q, dtype=np.float64)
+    single = q.ndim == 1
+    q = q.reshape(-1, 4)
+    norm = np.linalg.norm(q, axis=1, keepdims=True)
+    if np.any(norm == 0) or not np.all(np.isfinite(q)):
+        raise TrajectoryError("quaternions must be finite and non-zero")
+    w, x, y, z = (q / norm).T
+    r = np.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], axis=1).reshape(-1, 3, 3)
+    return r[0] if single else r
+
+
+def slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Spherical linear interpolation between unit quaternions, batched over rows."""
+    q0 = np.asarray(q0, dtype=np.float64)
+    q1 = np.asarray(q1, dtype=np.float64).copy()
+    u = np.asarray(u, dtype=np.float64)[:, None]
+    dot = np.einsum("ij,ij->i", q0, q1)
+    q1[dot < 0] *= -1.0
+    dot = np.abs(dot)[:, None]
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    sin_theta = np.sin(theta)
+    near = sin_theta < 1e-9
+    safe = np.where(near, 1.0, sin_theta)
+    w0 = np.where(near, 1.0 - u, np.sin((1.0 - u) * theta) / safe)
+    w1 = np.where(near, u, np.sin(u * theta) / safe)
+    out = w0 * q0 + w1 * q1
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def resample(trajectory: Trajectory, n_frames: int) -> Trajectory:
+    """The same move over `n_frames` frames spread evenly over the original frame span: centres and lens
+    interpolated linearly, rotations by slerp. The new frames are numbered from the original first frame,
+    and fps is scaled so the clip keeps its duration."""
+    if int(n_frames) < 2:
+        raise TrajectoryError(f"cannot resample to fewer than two frames ({n_frames})")
+    n_frames = int(n_frames)
+    old = trajectory.frames
+    times = np.linspace(old[0], old[-1], n_frames)
+    index = np.clip(np.searchsorted(old, times, side="right") - 1, 0, len(old) - 2)
+    u = (times - old[index]) / (old[index + 1] - old[index])
+    q = matrix_to_quaternion(trajectory.rotations)
+    rotations = quaternion_to_matrix(slerp(q[index], q[index + 1], u))
+    centres = trajectory.centres[index] + u[:, None] * (trajectory.centres[index + 1] - trajectory.centres[index])
+    lens = trajectory.lens[index] + u * (trajectory.lens[index + 1] - trajectory.lens[index])
+    duration_frames = max(old[-1] - old[0], 1e-12)
+    fps = trajectory.fps * (n_frames - 1) / duration_frames
+    return trajectory.replace(rotations=rotations, centres=centres, lens=lens, fps=fps,
+                              frames=old[0] + np.arange(n_frames, dtype=np.float64))
+
+
+def reanchor(trajectory: Trajectory, start_rotation: np.ndarray, start_centre: np.ndarray,
+             scale: float = 1.0) -> Trajectory:
+    """The same move started from another pose: R'_t = Q R_t with Q = R'_0 R_0^T, and
+    C'_t = C'_0 + scale * Q (C_t - C_0)."""
+    start_rotation = _as_rotations(np.asarray(start_rotation)[None], "start rotation")[0]
+    start_centre = np.asarray(start_centre, dtype=np.float64)
+    q = start_rotation @ trajectory.rotations[0].T
+    rotations = np.einsum("ij,njk->nik", q, trajectory.rotations)
+    centres = start_centre + scale * (trajectory.centres - trajectory.centres[0]) @ q.T
+    return trajectory.replace(rotations=rotations, centres=centres)
+
+
+def rotation_angle(rotations: np.ndarray) -> np.ndarray:
+    """Geodesic angle (radians) of each rotation matrix."""
+    trace = np.einsum("...ii->...", np.asarray(rotations, dtype=np.float64))
+    return np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0))
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> np.ndarray:
+    """Camera-to-world rotation (Blender axes) of a camera at `eye` looking at `target`; batched."""
+    eye = np.atleast_2d(np.asarray(eye, dtype=np.float64))
+    target = np.atleast_2d(np.asarray(target, dtype=np.float64))
+    up = np.broadcast_to(np.asarray(up, dtype=np.float64), eye.shape)
+    back = eye - target
+    back /= np.linalg.norm(back, axis=1, keepdims=True)
+    right = np.cross(up, back)
+    norm = np.linalg.norm(right, axis=1, keepdims=True)
+    if np.any(norm < 1e-12):
+        raise TrajectoryError("look_at: the view direction is parallel to the up vector")
+    right /= norm
+    true_up = np.cross(back, right)
+    r = np.stack([right, true_up, back], axis=2)
+    return r

@@ -1,0 +1,104 @@
+"""The per-frame data a transfer stores on the camera it writes, for the preview, the export and the
+readout. Stored as ID properties under the key `parascale` (plain lists of floats), so it survives
+save/load and needs no registration.
+
+Fields (arrays over steps have N-1 entries for t = 1..N-1, arrays over frames have N):
+- version, reference (name of the reference camera), mode (PER_FRAME/GLOBAL/UNCALIBRATED),
+  source_reference, source_target (descriptions of the depth sources)
+- frames (N ints), pi_reference, pi_realized, pi_uncalibrated (the realized Pi the uncalibrated move would
+  have, for contrast), scale (N-1), depth_reference, depth_target (N)
+- centres (N*3, the written path, to tell when the camera was edited afterwards: stale),
+  reference_centres (N*3, the reference path as read, in its own scene), start_centre, start_rotation
+  (the target start pose, 3 and 9 floats), pce, bias
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+RECORD_KEY = "parascale"
+RECORD_VERSION = 1
+# A written keyframe is float32: a camera whose path moved by more than this (relative to its extent)
+# since the transfer was edited by hand.
+STALE_TOLERANCE = 1e-4
+
+
+@dataclass
+class TransferRecord:
+    reference: str
+    mode: str
+    source_reference: str
+    source_target: str
+    frames: np.ndarray
+    pi_reference: np.ndarray
+    pi_realized: np.ndarray
+    pi_uncalibrated: np.ndarray
+    scale: np.ndarray
+    depth_reference: np.ndarray
+    depth_target: np.ndarray
+    centres: np.ndarray
+    reference_centres: np.ndarray
+    start_centre: np.ndarray
+    start_rotation: np.ndarray
+    pce: float
+    bias: float
+    version: int = RECORD_VERSION
+
+    _ARRAY_SHAPES = {"centres": (-1, 3), "reference_centres": (-1, 3), "start_centre": (3,),
+                     "start_rotation": (3, 3)}
+
+    def to_properties(self) -> dict:
+        out = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, np.ndarray):
+                value = value.astype(np.float64).ravel().tolist() if key != "frames" else \
+                    [int(v) for v in value.ravel()]
+            out[key] = value
+        return out
+
+    @classmethod
+    def from_properties(cls, props: object) -> TransferRecord | None:
+        """Rebuild from the stored mapping; None when it is absent, of another version or incomplete."""
+        try:
+            data = {k: props[k] for k in cls.__dataclass_fields__ if k != "_ARRAY_SHAPES"}  # type: ignore[index]
+        except (KeyError, TypeError):
+            return None
+        if data.get("version") != RECORD_VERSION:
+            return None
+        for key in ("frames", "pi_reference", "pi_realized", "pi_uncalibrated", "scale", "depth_reference",
+                    "depth_target", "centres", "reference_centres", "start_centre", "start_rotation"):
+            arr = np.asarray(list(data[key]), dtype=np.int64 if key == "frames" else np.float64)
+            data[key] = arr.reshape(cls._ARRAY_SHAPES.get(key, (-1,)))
+        record = cls(**data)
+        n = record.frames.size
+        steps = (record.pi_reference, record.pi_realized, record.pi_uncalibrated, record.scale)
+        frames = (record.depth_reference, record.depth_target, record.centres[:, 0], record.reference_centres[:, 0])
+        if any(a.size != n - 1 for a in steps) or any(a.size != n for a in frames):
+            return None
+        return record
+
+
+def store(obj: object, record: TransferRecord) -> None:
+    """Write the record on an object (anything with ID-property item access)."""
+    obj[RECORD_KEY] = record.to_properties()  # type: ignore[index]
+
+
+def load(obj: object) -> TransferRecord | None:
+    """The record stored on `obj`, or None when there is none (or it is unreadable)."""
+    try:
+        props = obj.get(RECORD_KEY)  # type: ignore[attr-defined]
+    except (AttributeError, ReferenceError):
+        return None
+    return None if props is None else TransferRecord.from_properties(props)
+
+
+def is_stale(record: TransferRecord, current_centres: np.ndarray) -> bool:
+    """True when the camera's path (evaluated at the recorded frames) no longer matches what was
+    written: it was edited after the transfer."""
+    current = np.asarray(current_centres, dtype=np.float64).reshape(-1, 3)
+    if current.shape != record.centres.shape:
+        return True
+    extent = max(float(np.ptp(record.centres, axis=0).max()), float(np.abs(record.centres).max()), 1e-30)
+    return bool(np.abs(current - record.centres).max() > STALE_TOLERANCE * extent)

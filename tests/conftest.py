@@ -1,0 +1,37 @@
+"""Shared test set-up. Blender's user resources point at a temporary folder before bpy is imported
+anywhere, so no test touches a real user profile and extensions install into a throw-away repo."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_USER_DIR = Path(tempfile.mkdtemp(prefix="parascale-blender-user-"))
+os.environ["BLENDER_USER_RESOURCES"] = str(_USER_DIR)
+os.environ["HOME"] = str(_USER_DIR / "home")
+(_USER_DIR / "home").mkdir(exist_ok=True)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Any test module that imports bpy is Blender-facing: run it on every supported Blender release.
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and "bpy" in vars(module):
+            item.add_marker(pytest.mark.blender)
+
+
+@pytest.fixture
+def empty_scene():
+    """Blender reset to an empty factory scene; returns bpy.context.scene."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy.context.scene
