@@ -40,7 +40,8 @@ def parallax_numbers(centres: np.ndarray, depths: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.diff(centres, axis=0), axis=1) / depths[1:]
 
 
-def trajectory_parallax(trajectory: Trajectory, source: DepthProbe | float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def trajectory_parallax(trajectory: Trajectory,
+                        source: DepthProbe | float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Pi per frame (N-1,), depths (N,)) of a trajectory against a depth source; raises NoDepthError
     when the source sees nothing at some frame."""
     depths = probe_depths(as_probe(source), Views.of(trajectory))
@@ -98,19 +99,33 @@ class TransferResult:
         }
 
 
+def _compose_prefix(maps: np.ndarray) -> np.ndarray:
+    """Inclusive prefix products P_i = M_i @ M_{i-1} @ ... @ M_0 of 4x4 maps, work-efficiently: combine
+    neighbouring pairs, recurse on the half-length sequence, then fill in the even positions (about 2M
+    small products in log2(M) batched steps)."""
+    m = maps.shape[0]
+    if m == 1:
+        return maps
+    pairs = np.matmul(maps[1::2], maps[0:m - 1:2])
+    odd = _compose_prefix(pairs)
+    out = np.empty_like(maps)
+    out[1::2] = odd
+    out[0] = maps[0]
+    # P_2j = M_2j @ P_(2j-1), and P_(2j-1) is odd[j-1].
+    out[2::2] = np.matmul(maps[2::2], odd[: (m - 1) // 2])
+    return out
+
+
 def _affine_scan(a: np.ndarray, c: np.ndarray, x0: np.ndarray) -> np.ndarray:
-    """x_t = A_t x_{t-1} + c_t for t = 1..M, all at once: an inclusive prefix scan of the affine maps
-    (Hillis-Steele doubling, log2(M) batched 4x4 products). Returns x_1..x_M, shape (M, 3)."""
+    """x_t = A_t x_{t-1} + c_t for t = 1..M, all at once as a prefix scan of the affine maps.
+    Returns x_1..x_M, shape (M, 3)."""
     m = a.shape[0]
     maps = np.zeros((m, 4, 4))
     maps[:, :3, :3] = a
     maps[:, :3, 3] = c
     maps[:, 3, 3] = 1.0
-    shift = 1
-    while shift < m:
-        maps[shift:] = np.matmul(maps[shift:], maps[:-shift])
-        shift *= 2
-    return np.einsum("mij,j->mi", maps[:, :3, :3], x0) + maps[:, :3, 3]
+    prefix = _compose_prefix(maps)
+    return np.matmul(prefix[:, :3, :3], x0) + prefix[:, :3, 3]
 
 
 def _solve_affine(directions: np.ndarray, ref_depth: np.ndarray, g: np.ndarray, h: np.ndarray,
@@ -121,8 +136,11 @@ def _solve_affine(directions: np.ndarray, ref_depth: np.ndarray, g: np.ndarray, 
     if np.any(denom <= 0):
         bad = int(np.flatnonzero(denom <= 0)[0])
         raise NoDepthError(f"the target depth collapses at step {bad + 1}: the step passes the subject", [bad + 1])
+    if not np.any(g):
+        # The depth does not depend on the centre (fixed or per-frame values): nothing to propagate.
+        return h / denom
     k = directions / denom[:, None]
-    a = np.eye(3)[None] + np.einsum("ni,nj->nij", k, g)
+    a = np.eye(3)[None] + k[:, :, None] * g[:, None, :]
     centres = _affine_scan(a, k * h[:, None], start)
     previous = np.vstack([start[None], centres[:-1]])
     return (np.einsum("ni,ni->n", g, previous) + h) / denom
@@ -155,7 +173,7 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
     if not np.all(np.isfinite(c0)):
         raise TrajectoryError("the target start position must be finite")
     q = r0 @ reference.rotations[0].T
-    rotations = np.einsum("ij,njk->nik", q, reference.rotations)
+    rotations = np.matmul(q, reference.rotations)
     directions = steps @ q.T
     out_views = Views(rotations, np.repeat(c0[None], len(reference), axis=0), ref_views.pixel_intrinsics,
                       ref_views.width, ref_views.height, ref_views.indices)
@@ -232,7 +250,8 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             scale[t - 1] = s
             previous = previous + s * u
             continue
-        s_old, f_old = 0.0, -d  # f(0) = 0 * z - D(C_{t-1})
+        # (s_old, f_old) is the last point where the target had a depth; f(0) = -D(C_{t-1}).
+        s_old, f_old = 0.0, -d
         s = d / z
         count = 0
         ok = False
@@ -240,7 +259,9 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             count += 1
             d_new = depth_at(t, previous + s * u)
             if not np.isfinite(d_new):
-                break
+                # Overshot past the subject (the step would cross it): back off toward the last good point.
+                s = 0.5 * (s + s_old)
+                continue
             f_new = s * z - d_new
             fixed_point = d_new / z
             if abs(fixed_point - s) <= tolerance * abs(s):

@@ -101,21 +101,31 @@ def _as_rotations(rotations: np.ndarray, what: str = "rotations") -> np.ndarray:
     if not np.all(np.isfinite(r)):
         bad = np.flatnonzero(~np.all(np.isfinite(r), axis=(1, 2)))
         raise TrajectoryError(f"{what} hold non-finite values at index {int(bad[0])}")
-    error = np.abs(np.einsum("nji,njk->nik", r, r) - np.eye(3)).max(axis=(1, 2))
-    det = np.linalg.det(r)
+    error = np.abs(np.matmul(np.swapaxes(r, 1, 2), r) - np.eye(3)).max(axis=(1, 2))
+    det = determinant3(r)
     bad = np.flatnonzero((error > ORTHONORMAL_TOLERANCE) | (det < 0))
     if bad.size:
         i = int(bad[0])
         raise TrajectoryError(
             f"{what} at index {i} is not a rotation (orthonormality error {error[i]:.2g}, det {det[i]:.3g})"
         )
-    return project_to_rotation(r)
+    # Re-project only what is off by more than float64 round-off (float32 matrices from Blender).
+    off = error > 1e-12
+    if np.any(off):
+        r = r.copy()
+        r[off] = project_to_rotation(r[off])
+    return r
+
+
+def determinant3(r: np.ndarray) -> np.ndarray:
+    """Determinants of a batch of 3x3 matrices (the triple product; faster than np.linalg.det)."""
+    return np.einsum("ni,ni->n", r[:, :, 0], np.cross(r[:, :, 1], r[:, :, 2]))
 
 
 def project_to_rotation(r: np.ndarray) -> np.ndarray:
     """The nearest rotation matrix (polar decomposition via SVD), batched."""
     u, _, vt = np.linalg.svd(r)
-    d = np.sign(np.linalg.det(u @ vt))
+    d = np.sign(np.linalg.det(u @ vt)).reshape(u.shape[:-2])
     u[..., :, 2] *= d[..., None]
     return u @ vt
 
@@ -185,7 +195,7 @@ class Trajectory:
 
     def relative_rotations(self) -> np.ndarray:
         """R_0^T R_t for every frame."""
-        return np.einsum("ji,njk->nik", self.rotations[0], self.rotations)
+        return np.matmul(self.rotations[0].T, self.rotations)
 
     def pixel_intrinsics(self) -> np.ndarray:
         """Per-frame fx, fy, cx, cy in pixels, shape (N, 4)."""
@@ -357,7 +367,7 @@ def reanchor(trajectory: Trajectory, start_rotation: np.ndarray, start_centre: n
     start_rotation = _as_rotations(np.asarray(start_rotation)[None], "start rotation")[0]
     start_centre = np.asarray(start_centre, dtype=np.float64)
     q = start_rotation @ trajectory.rotations[0].T
-    rotations = np.einsum("ij,njk->nik", q, trajectory.rotations)
+    rotations = np.matmul(q, trajectory.rotations)
     centres = start_centre + scale * (trajectory.centres - trajectory.centres[0]) @ q.T
     return trajectory.replace(rotations=rotations, centres=centres)
 
