@@ -30,7 +30,7 @@ test-compat: $(foreach v,$(COMPAT_BPY),.venv-bpy$(v)/.installed)
 		echo "== Blender $$v"; .venv-bpy$$v/bin/python -m pytest -q -m blender; done
 
 extension: venv
-	$(PY) -m parascale.parascale_blender.build_extension --output-dir out/extension
+	$(PY) tests/extension_build.py out/extension
 
 demo: venv
 	$(PY) examples/demo.py
