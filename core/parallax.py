@@ -225,10 +225,13 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
 def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, ref_depth: np.ndarray,
                      start: np.ndarray, tolerance: float, max_iterations: int, frames: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frame by frame: s_t = D'(R'_t, C'_{t-1} + s_t u_t) / Zbar_t, a fixed point in s_t. Starts from the
-    depth at C'_{t-1}, then takes secant steps on f(s) = s Zbar_t - D(s) (exact in one step when the depth
-    is locally affine), falling back to the plain fixed-point step when a secant step is unusable. A frame
-    where the target sees nothing keeps the previous scale so that every such frame can be reported."""
+    """Frame by frame: s_t = D'(R'_t, C'_{t-1} + s_t u_t) / Zbar_t, a fixed point in s_t, i.e. a root of
+    f(s) = s Zbar_t - D'(s) with f(0) = -D'(C'_{t-1}) < 0. Secant steps (exact in one step where the depth
+    is locally affine) inside a bracket [lo, hi] with f(lo) < 0 < f(hi), bisecting whenever a step leaves
+    it or lands where the target sees nothing (the step would pass the subject). Where the depth jumps (a
+    median switching between two groups of surfaces) there is no exact fixed point: the bracket closes on
+    the jump, the frame is reported as not converged, and the scale with the smallest |f| is kept.
+    A frame where the target sees nothing at all keeps the previous scale so every such frame is named."""
     n_steps = directions.shape[0]
     scale = np.empty(n_steps)
     converged = np.zeros(n_steps, dtype=bool)
@@ -250,29 +253,40 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             scale[t - 1] = s
             previous = previous + s * u
             continue
-        # (s_old, f_old) is the last point where the target had a depth; f(0) = -D(C_{t-1}).
-        s_old, f_old = 0.0, -d
+        lo, f_lo = 0.0, -d
+        hi, f_hi = np.inf, np.nan
+        s_prev, f_prev = lo, f_lo
         s = d / z
-        count = 0
+        best_s, best_f = s, np.inf
         ok = False
+        count = 0
         while count < max_iterations:
             count += 1
             d_new = depth_at(t, previous + s * u)
             if not np.isfinite(d_new):
-                # Overshot past the subject (the step would cross it): back off toward the last good point.
-                s = 0.5 * (s + s_old)
+                hi, f_hi = s, np.nan
+                s = 0.5 * (lo + hi)
                 continue
-            f_new = s * z - d_new
             fixed_point = d_new / z
             if abs(fixed_point - s) <= tolerance * abs(s):
                 s, ok = fixed_point, True
                 break
-            slope = (f_new - f_old) / (s - s_old) if s != s_old else 0.0
-            candidate = s - f_new / slope if slope > 0 else fixed_point
-            if not (np.isfinite(candidate) and candidate > 0):
-                candidate = fixed_point
-            s_old, f_old = s, f_new
+            f_new = s * z - d_new
+            if abs(f_new) < best_f:
+                best_s, best_f = s, abs(f_new)
+            if f_new < 0:
+                lo, f_lo = s, f_new
+            else:
+                hi, f_hi = s, f_new
+            if np.isfinite(hi) and hi - lo <= tolerance * hi:
+                break  # closed on a jump of the depth: no exact fixed point
+            candidate = s - f_new * (s - s_prev) / (f_new - f_prev) if f_new != f_prev else np.nan
+            s_prev, f_prev = s, f_new
+            if not (np.isfinite(candidate) and lo < candidate < hi):
+                candidate = 0.5 * (lo + hi) if np.isfinite(hi) else max(fixed_point, 2.0 * lo)
             s = candidate
+        if not ok:
+            s = best_s
         scale[t - 1] = s
         converged[t - 1] = ok
         iterations[t - 1] = count

@@ -20,9 +20,11 @@ import numpy as np
 
 RECORD_KEY = "parascale"
 RECORD_VERSION = 1
-# A written keyframe is float32: a camera whose path moved by more than this (relative to its extent)
-# since the transfer was edited by hand.
-STALE_TOLERANCE = 1e-4
+# A camera whose path moved by more than this fraction of the move's own extent since the transfer was
+# edited by hand (float32 keyframes add a few ulps of the coordinates on top, see is_stale).
+STALE_TOLERANCE = 1e-5
+# Float32 ulps of the largest coordinate a written keyframe may differ by.
+STALE_ULPS = 8
 
 
 @dataclass
@@ -100,5 +102,6 @@ def is_stale(record: TransferRecord, current_centres: np.ndarray) -> bool:
     current = np.asarray(current_centres, dtype=np.float64).reshape(-1, 3)
     if current.shape != record.centres.shape:
         return True
-    extent = max(float(np.ptp(record.centres, axis=0).max()), float(np.abs(record.centres).max()), 1e-30)
-    return bool(np.abs(current - record.centres).max() > STALE_TOLERANCE * extent)
+    extent = float(np.ptp(record.centres, axis=0).max())
+    ulps = STALE_ULPS * float(np.spacing(np.float32(np.abs(record.centres).max())))
+    return bool(np.abs(current - record.centres).max() > max(STALE_TOLERANCE * extent, ulps))

@@ -35,3 +35,23 @@ def empty_scene():
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     return bpy.context.scene
+
+
+@pytest.fixture(scope="session")
+def addon():
+    """The ParaScale extension, built once per test process and installed the way users install it
+    (Blender's Install from Disk, into the temporary user repository, enabled); the installed module
+    `bl_ext.user_default.parascale`. Use `addon_scene` for a fresh scene with the add-on enabled."""
+    from addon import install_extension
+
+    return install_extension()
+
+
+@pytest.fixture
+def addon_scene(addon, empty_scene):
+    """An empty factory scene with the installed add-on enabled (read_factory_settings loads factory
+    preferences, which disables extensions: it is enabled again here); returns the scene."""
+    from addon import ensure_enabled
+
+    ensure_enabled()
+    return empty_scene

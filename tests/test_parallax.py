@@ -249,3 +249,26 @@ def test_mismatched_lengths_are_refused():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode must be one of"):
         transfer(wobbly_path(10), 1.0, 1.0, mode="sideways")
+
+
+class JumpingDepth(DepthProbe):
+    """A depth that jumps from 1.0 to 0.5 once the camera passes y = 0.3: between the two there is no
+    exact fixed point (the median of a view switching between two groups of surfaces does this)."""
+
+    name = "jumping"
+
+    def __call__(self, views: Views) -> np.ndarray:
+        return np.where(views.centres[:, 1] < 0.3, 1.0, 0.5)
+
+
+def test_a_depth_jump_is_reported_as_unconverged_and_closed_on():
+    n = 6
+    centres = np.stack([np.zeros(n), np.arange(n) * 0.5, np.zeros(n)], axis=1)
+    reference = Trajectory(look_at(centres, centres + [0, 1, 0]), centres)
+    # Step 1 asks for 0.5 * D: 0.5 at depth 1 lands past the jump (depth 0.5 wants 0.25, which is before
+    # it): the fixed point does not exist and the bracket closes on y = 0.3.
+    result = transfer(reference, FixedDepth(1.0), JumpingDepth(), mode="per_frame")
+    assert not result.converged[0] and result.converged[1:].all()
+    assert result.trajectory.centres[1, 1] == pytest.approx(0.3, rel=1e-6)
+    assert result.iterations[0] < 64
+    assert int(result.trajectory.frames[1]) in result.summary()["unconverged_frames"]

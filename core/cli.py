@@ -1,0 +1,260 @@
+"""The `parascale` command line.
+
+    parascale transfer REF --ref-depth D --target-depth D [--start POSE] [--mode M] [--preset P | --format F] -o OUT
+    parascale measure CANDIDATE --depth D --reference REF --ref-depth D [--json]
+    parascale convert IN OUT [--format F | --preset P]
+    parascale batch IN_DIR OUT_DIR --ref-depth D --target-depth D [--jobs N] [--preset P | --format F]
+    parascale formats
+
+Bad input prints one line `parascale: error: <file>:<line or key>: <what>` on stderr and exits with 2,
+without a traceback and without writing anything (outputs are written atomically, after every check).
+A batch exits with 1 when any clip failed (each failure is listed), 0 when all succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+
+from .batch import (
+    TransferOptions,
+    all_mode_summaries,
+    calibrate,
+    default_jobs,
+    depth_source,
+    parse_intrinsics,
+    run_batch,
+)
+from .errors import ParaScaleError
+from .fileio import atomic_write_files
+from .formats import formats_table, read_trajectory, render_trajectory
+from .metrics import parallax_consistency
+from .parallax import normalize_mode, trajectory_parallax
+
+EXIT_OK = 0
+EXIT_FAILED_CLIPS = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (and no usage dump), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"parascale: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _depth_help(role: str) -> str:
+    if role == "reference":
+        return ("reference scene depth: a number, per-frame depths (.txt or .npy, one value per frame), a point "
+                "cloud (.ply/.npy/.xyz/points3D.txt), a folder of per-frame depth maps (.npy, median per "
+                "frame), or a first-frame depth map .npy with --ref-intrinsics")
+    return ("target scene depth: a number, a point cloud (.ply/.npy/.xyz/points3D.txt), or a first-frame "
+            "depth map .npy (H, W) with --target-intrinsics (unprojected through the start pose)")
+
+
+def _add_output_choice(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--preset", help="consumer preset (format + frame count), see `parascale formats`")
+    group.add_argument("--format", help="output format, see `parascale formats`")
+    parser.add_argument("--frames", type=int, help="resample the output to this many frames")
+
+
+def _add_transfer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ref-depth", required=True, help=_depth_help("reference"))
+    parser.add_argument("--target-depth", required=True, help=_depth_help("target"))
+    parser.add_argument("--start", help="target start pose: x,y,z | x,y,z,rx,ry,rz (Blender XYZ Euler, degrees) "
+                        "| a pose file (its first frame); default: the reference's first pose")
+    parser.add_argument("--mode", default="per-frame", choices=["per-frame", "global", "uncalibrated"])
+    parser.add_argument("--ref-intrinsics", help="fx,fy,cx,cy (pixels) of a reference depth map")
+    parser.add_argument("--target-intrinsics", help="fx,fy,cx,cy (pixels) of a target depth map")
+    parser.add_argument("--pixel-origin", default="center", choices=["center", "corner"],
+                        help="depth-map intrinsics convention: 'center' = OpenCV (pixel (i, j) at u=j, v=i; "
+                        "cx = (W-1)/2 when centred), 'corner' = Blender/ParaScale (cx = W/2 when centred)")
+    parser.add_argument("--in-format", help="format of the reference file(s) (default: sniffed)")
+    _add_output_choice(parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="parascale", description="Scale-calibrated camera-motion transfer (Parallax Number).")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = commands.add_parser("transfer", help="calibrate one reference clip into a target scene")
+    p.add_argument("reference", help="reference pose file or COLMAP folder")
+    _add_transfer_options(p)
+    p.add_argument("-o", "--output", required=True, help="output file (or folder for COLMAP)")
+    p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+
+    p = commands.add_parser("measure", help="per-frame Pi of a candidate against a reference, and PCE")
+    p.add_argument("candidate", help="candidate pose file (the generated or transferred camera)")
+    p.add_argument("--depth", required=True, help="candidate scene depth (same kinds as --ref-depth)")
+    p.add_argument("--intrinsics", help="fx,fy,cx,cy of a candidate depth map")
+    p.add_argument("--reference", required=True, help="reference pose file")
+    p.add_argument("--ref-depth", required=True, help=_depth_help("reference"))
+    p.add_argument("--ref-intrinsics", help="fx,fy,cx,cy of a reference depth map")
+    p.add_argument("--pixel-origin", default="center", choices=["center", "corner"])
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = commands.add_parser("convert", help="convert a pose file between formats")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--in-format", help="input format (default: sniffed)")
+    _add_output_choice(p)
+
+    p = commands.add_parser("batch", help="calibrate every clip of a folder on several processes")
+    p.add_argument("in_dir")
+    p.add_argument("out_dir")
+    _add_transfer_options(p)
+    p.add_argument("--jobs", "-j", type=int, default=default_jobs(), help="processes (default: CPU count)")
+
+    commands.add_parser("formats", help="list formats and presets")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> TransferOptions:
+    return TransferOptions(ref_depth=args.ref_depth, target_depth=args.target_depth, mode=normalize_mode(args.mode),
+                           start=args.start, target_intrinsics=args.target_intrinsics,
+                           ref_intrinsics=args.ref_intrinsics, pixel_origin=args.pixel_origin, format=args.format,
+                           preset=args.preset, frames=args.frames, input_format=args.in_format)
+
+
+def _fmt(value: object, spec: str = ".6g") -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    return format(value, spec)
+
+
+def summary_table(summaries: dict[str, dict | str], chosen: str) -> str:
+    header = f"{'mode':<15}{'Pi_total ref':>14}{'Pi_total real':>15}{'PCE':>11}{'bias':>9}   scale range"
+    lines = [header]
+    for mode, summary in summaries.items():
+        label = mode.replace("_", "-") + (" *" if mode == chosen else "")
+        if isinstance(summary, str):
+            lines.append(f"{label:<15}failed: {summary}")
+            continue
+        lines.append(f"{label:<15}{_fmt(summary['pi_total_reference']):>14}{_fmt(summary['pi_total_realized']):>15}"
+                     f"{_fmt(summary['pce'], '.4g'):>11}{_fmt(summary['bias'], '.4g'):>9}   "
+                     f"{_fmt(summary['scale_min'])} .. {_fmt(summary['scale_max'])}")
+    return "\n".join(lines)
+
+
+def _json_ready(value: object) -> object:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def command_transfer(args: argparse.Namespace) -> int:
+    options = _options(args)
+    reference = read_trajectory(args.reference, options.input_format)
+    result = calibrate(reference, options)
+    # Without --format/--preset the output's name decides (.txt: RealEstate10K, .json: ParaScale, ...).
+    contents = render_trajectory(args.output, result, format=options.format, preset=options.preset,
+                                 frames=options.frames)
+    summaries = all_mode_summaries(reference, options, result)
+    written = atomic_write_files(contents)
+    if args.json:
+        print(json.dumps(_json_ready({"written": [str(p) for p in written], "mode": result.mode,
+                                      "summaries": summaries}), indent=1))
+    else:
+        print(f"wrote {', '.join(str(p) for p in written)} ({len(result.trajectory)} frames calibrated, "
+              f"mode {result.mode.replace('_', '-')}; * = written)")
+        print(summary_table(summaries, result.mode))
+        unconverged = summaries[result.mode]["unconverged_frames"]  # type: ignore[index]
+        if unconverged:
+            print(f"warning: the per-frame solve did not converge at frames {unconverged}")
+    return EXIT_OK
+
+
+def command_measure(args: argparse.Namespace) -> int:
+    candidate = read_trajectory(args.candidate)
+    reference = read_trajectory(args.reference)
+    if len(candidate) != len(reference):
+        raise ParaScaleError(f"{args.candidate}: {len(candidate)} frames, but the reference {args.reference} has "
+                             f"{len(reference)}; resample one of them (parascale convert --frames N)")
+    ref_probe = depth_source(args.ref_depth, "reference", (reference.rotations[0], reference.centres[0]),
+                             len(reference), parse_intrinsics(args.ref_intrinsics), args.pixel_origin)
+    cand_probe = depth_source(args.depth, "reference", (candidate.rotations[0], candidate.centres[0]),
+                              len(candidate), parse_intrinsics(args.intrinsics), args.pixel_origin)
+    pi_reference, _ = trajectory_parallax(reference, ref_probe)
+    pi_candidate, _ = trajectory_parallax(candidate, cand_probe)
+    consistency = parallax_consistency(pi_reference, pi_candidate)
+    frames = candidate.frames[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = pi_candidate / pi_reference
+    if args.json:
+        print(json.dumps(_json_ready({
+            "frames": frames.tolist(), "pi_reference": pi_reference.tolist(), "pi_candidate": pi_candidate.tolist(),
+            "ratio": ratio.tolist(), "pi_total_reference": float(pi_reference.sum()),
+            "pi_total_candidate": float(pi_candidate.sum()), "pce": consistency.pce, "bias": consistency.bias,
+            "worst_frame": float(frames[consistency.worst_index]) if consistency.worst_index >= 0 else None,
+        }), indent=1))
+        return EXIT_OK
+    print(f"{'frame':>8}{'Pi reference':>16}{'Pi candidate':>16}{'ratio':>10}")
+    for frame, a, b, r in zip(frames, pi_reference, pi_candidate, ratio, strict=True):
+        print(f"{frame:>8g}{a:>16.6g}{b:>16.6g}{_fmt(float(r), '.4g'):>10}")
+    print(f"{'total':>8}{pi_reference.sum():>16.6g}{pi_candidate.sum():>16.6g}")
+    print(f"PCE {consistency.pce:.6g}  bias {consistency.bias:.6g}  worst frame "
+          f"{_fmt(float(frames[consistency.worst_index]) if consistency.worst_index >= 0 else None, 'g')}")
+    return EXIT_OK
+
+
+def command_convert(args: argparse.Namespace) -> int:
+    trajectory = read_trajectory(args.input, args.in_format)
+    written = atomic_write_files(render_trajectory(args.output, trajectory, format=args.format, preset=args.preset,
+                                                   frames=args.frames))
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return EXIT_OK
+
+
+def command_batch(args: argparse.Namespace) -> int:
+    options = _options(args)
+    if args.jobs < 1:
+        raise ParaScaleError(f"--jobs must be at least 1, got {args.jobs}")
+    if Path(args.in_dir).resolve() == Path(args.out_dir).resolve():
+        raise ParaScaleError(f"{args.out_dir}: the output folder must differ from the input folder")
+    report = run_batch(args.in_dir, args.out_dir, options, jobs=args.jobs, progress=sys.stderr)
+    print(report.text())
+    return EXIT_FAILED_CLIPS if report.failures else EXIT_OK
+
+
+def command_formats(args: argparse.Namespace) -> int:
+    print(formats_table())
+    return EXIT_OK
+
+
+COMMANDS = {"transfer": command_transfer, "measure": command_measure, "convert": command_convert,
+            "batch": command_batch, "formats": command_formats}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 some batch clips failed, 2 bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error (2), already printed
+        return int(stop.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:  # output piped into `head`: not an error of ours
+        return EXIT_OK
+    except ParaScaleError as error:
+        print(f"parascale: error: {error}", file=sys.stderr)
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"parascale: error: {where}{error.strerror or error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

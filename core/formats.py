@@ -1,0 +1,308 @@
+"""Pose files in and out: one API over every format (FORMATS.md) and a preset per consumer.
+
+    read_trajectory(path, format=None) -> Trajectory       (format sniffed from the name and content)
+    write_trajectory(path, trajectory_or_result, format_or_preset=None, ...) -> list of paths written
+
+Formats: realestate10k, motionctrl, recammaster, uni3c, nerfstudio, transforms (NeRF / instant-ngp),
+colmap (a folder), parascale (lossless, keeps a whole TransferResult). Presets name a consumer: its format,
+the frame count it expects (the trajectory is resampled with core.poses.resample) and notes on its
+conventions. All output is atomic (core/fileio.py): a failure writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PoseFileError, TrajectoryError
+from .fileio import atomic_write_files
+from .formats_common import (
+    DEFAULT_FPS,
+    DEFAULT_HEIGHT,
+    DEFAULT_LENS,
+    DEFAULT_WIDTH,
+    RELATIVE_FRAME0_ROTATION,
+    SIDECAR_SUFFIX,
+    load_json,
+    sidecar_path,
+)
+from .formats_nerf import (
+    COLMAP_FILES,
+    colmap_folder,
+    read_colmap,
+    read_nerfstudio,
+    read_transforms,
+    render_colmap,
+    render_nerfstudio,
+    render_transforms,
+    write_colmap,
+    write_nerfstudio,
+    write_transforms,
+)
+from .formats_parascale import (
+    PARASCALE_FORMAT_VERSION,
+    read_parascale,
+    read_transfer_result,
+    render_parascale,
+    write_parascale,
+)
+from .formats_video import (
+    read_motionctrl,
+    read_realestate10k,
+    read_recammaster,
+    read_uni3c,
+    relative_w2c,
+    render_motionctrl,
+    render_realestate10k,
+    render_recammaster,
+    render_uni3c,
+    write_motionctrl,
+    write_realestate10k,
+    write_recammaster,
+    write_uni3c,
+)
+from .parallax import TransferResult
+from .poses import Trajectory, resample
+
+
+@dataclass(frozen=True)
+class PoseFormat:
+    """A file format: how to read it, how to render it ({path: text}), what it carries."""
+
+    name: str
+    read: Callable[..., Trajectory]
+    render: Callable[..., dict[Path, str]]
+    default_name: str
+    carries_intrinsics: str
+    description: str
+
+
+FORMATS: dict[str, PoseFormat] = {f.name: f for f in (
+    PoseFormat("realestate10k", read_realestate10k, render_realestate10k, "camera.txt", "normalized, per frame",
+               "RealEstate10K text: URL line, then `ts fx/W fy/H cx/W cy/H 0 0` + w2c 3x4 (OpenCV); "
+               "CameraCtrl, CamI2V, AC3D, VideoX-Fun (Wan Fun Camera Control), ComfyUI. Sidecar "
+               "<file>.meta.json keeps frame size, sensor and frame numbers"),
+    PoseFormat("motionctrl", read_motionctrl, render_motionctrl, "camera_poses.json", "none",
+               "MotionCtrl: JSON list of 12-number w2c rows relative to frame 0 (OpenCV); sidecar keeps "
+               "the first pose and the lens"),
+    PoseFormat("recammaster", read_recammaster, render_recammaster, "camera_extrinsics.json", "none",
+               "ReCamMaster: frameK -> cam01 -> Unreal row matrix (forward, right, up, position in cm)"),
+    PoseFormat("uni3c", read_uni3c, render_uni3c, "cam_info.json", "pixels, one for the clip",
+               "Uni3C cam_info.json: 3x3 intrinsic (pixels), N 4x4 w2c (OpenCV), width, height"),
+    PoseFormat("nerfstudio", read_nerfstudio, render_nerfstudio, "camera_path.json", "vertical fov per frame",
+               "nerfstudio camera_path.json: c2w (OpenGL/Blender axes), vertical fov (degrees), aspect"),
+    PoseFormat("transforms", read_transforms, render_transforms, "transforms.json", "pixels (fl_x fl_y cx cy)",
+               "NeRF / instant-ngp transforms.json: camera_angle_x, fl_x fl_y cx cy w h, c2w per frame"),
+    PoseFormat("colmap", read_colmap, render_colmap, "sparse", "pixels (PINHOLE)",
+               "COLMAP text model folder: cameras.txt, images.txt (w2c quaternion, OpenCV), points3D.txt"),
+    PoseFormat("parascale", read_parascale, render_parascale, "trajectory.parascale.json", "everything",
+               f"ParaScale JSON (version {PARASCALE_FORMAT_VERSION}): poses, lens, sensor, frames, fps, clip "
+               "range and the whole transfer (Pi reference/realized, depths, scale, mode, sources)"),
+)}
+FORMAT_ALIASES = {"re10k": "realestate10k", "instant-ngp": "transforms", "nerf": "transforms",
+                  "ngp": "transforms", "camera_path": "nerfstudio"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A consumer: the format it reads, the frame count it expects (None keeps the clip's) and notes
+    (resolution, fps, header conventions). `four_k_plus_one`: the model needs 4k+1 frames (Wan)."""
+
+    format: str
+    frames: int | None
+    notes: str
+    four_k_plus_one: bool = False
+    # The model's usual working frame (width, height), for information: the file always carries the
+    # render's own normalized intrinsics, which the loaders rescale to the sample's aspect.
+    resolution: tuple[int, int] | None = None
+
+
+PRESETS: dict[str, Preset] = {
+    "cameractrl-animatediff": Preset(
+        "realestate10k", 16, "CameraCtrl on AnimateDiff v3; loaders assume poses made for 1280x720 and "
+        "rescale the focal to the sample's aspect", resolution=(384, 256)),
+    "cameractrl-svd": Preset("realestate10k", 14, "CameraCtrl on SVD", resolution=(576, 320)),
+    "cameractrl-svdxt": Preset("realestate10k", 25, "CameraCtrl on SVD-xt", resolution=(576, 320)),
+    "cami2v": Preset("realestate10k", 16, "CamI2V (DynamiCrafter); the URL line is skipped by "
+                     "loadtxt(comments='https')", resolution=(256, 256)),
+    "ac3d": Preset("realestate10k", 49, "AC3D on CogVideoX (4k+1 frames)", True, resolution=(720, 480)),
+    "wan21": Preset("realestate10k", 81, "Wan 2.1 Fun Camera Control via VideoX-Fun: 4k+1 frames, 16 fps "
+                    "(also 1280x720)", True, resolution=(832, 480)),
+    "wan22-a14b": Preset("realestate10k", 81, "Wan 2.2 A14B Fun Camera Control: 4k+1 frames, 16 fps", True,
+                         resolution=(832, 480)),
+    "wan22-5b": Preset("realestate10k", 121, "Wan 2.2 TI2V 5B Fun Camera Control: 4k+1 frames, 24 fps", True,
+                       resolution=(1280, 704)),
+    "comfyui-animatediff": Preset("realestate10k", 16, "ComfyUI AnimateDiff camera loader: overwrites columns "
+                                  "5-6 with 1280 720; the intrinsics stay the render's"),
+    "motionctrl": Preset("motionctrl", 16, "MotionCtrl on VideoCrafter: poses relative to frame 0, no "
+                         "intrinsics", resolution=(256, 256)),
+    "motionctrl-svd": Preset("motionctrl", 14, "MotionCtrl on SVD", resolution=(1024, 576)),
+    "recammaster": Preset("recammaster", 81, "ReCamMaster (Wan 2.1 1.3B): the loader takes every 4th frame",
+                          True, resolution=(832, 480)),
+    "uni3c": Preset("uni3c", 81, "Uni3C (Wan 2.1 I2V 14B): one pixel intrinsic for the clip", True),
+    "nerfstudio": Preset("nerfstudio", None, "nerfstudio `ns-render camera-path`: any frame count"),
+    "instant-ngp": Preset("transforms", None, "instant-ngp / NeRF transforms.json"),
+    "colmap": Preset("colmap", None, "COLMAP text model (pycolmap.Reconstruction reads it)"),
+    "parascale": Preset("parascale", None, "ParaScale JSON: lossless, keeps the transfer"),
+}
+
+# The registry's own consistency: a Wan-family preset must be 4k+1.
+for _name, _preset in PRESETS.items():
+    if _preset.four_k_plus_one and _preset.frames is not None and (_preset.frames - 1) % 4:
+        raise AssertionError(f"preset {_name}: {_preset.frames} frames is not 4k+1")
+
+
+def resolve_format(name: str) -> PoseFormat:
+    """A format by name or alias (a preset name gives its preset's format)."""
+    key = str(name).strip().lower().replace("_", "-")
+    key = FORMAT_ALIASES.get(key, key)
+    if key in FORMATS:
+        return FORMATS[key]
+    if key in PRESETS:
+        return FORMATS[PRESETS[key].format]
+    raise TrajectoryError(f"unknown format {name!r}; formats: {', '.join(FORMATS)}")
+
+
+def resolve_preset(name: str) -> Preset:
+    key = str(name).strip().lower().replace("_", "-")
+    if key in PRESETS:
+        return PRESETS[key]
+    raise TrajectoryError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+
+
+def format_for_output(path: str | Path) -> str:
+    """The format a path's name implies when writing: .txt -> realestate10k, camera_path*.json ->
+    nerfstudio, transforms*.json -> transforms, cam_info*.json -> uni3c, other .json -> parascale, no
+    suffix (a folder) -> colmap."""
+    name = Path(path).name.lower()
+    if name.endswith(".txt"):
+        return "realestate10k"
+    if name.endswith(".json"):
+        for prefix, fmt in (("camera_path", "nerfstudio"), ("transforms", "transforms"), ("cam_info", "uni3c")):
+            if name.startswith(prefix):
+                return fmt
+        return "parascale"
+    if not Path(path).suffix:
+        return "colmap"
+    raise TrajectoryError(f"cannot tell the format of {Path(path).name} from its name; give a format or preset")
+
+
+def sniff_format(path: str | Path) -> str:
+    """The format of an existing pose file or folder, from its name and content."""
+    path = Path(path)
+    if path.is_dir() or path.name in COLMAP_FILES:
+        if (colmap_folder(path) / "cameras.txt").is_file():
+            return "colmap"
+        raise PoseFileError(path, "", "a folder that is not a COLMAP text model (no cameras.txt)")
+    if not path.exists():
+        raise PoseFileError(path, "", "no such file")
+    if path.name.endswith(SIDECAR_SUFFIX):
+        raise PoseFileError(path, "", "this is a sidecar; read the pose file beside it")
+    suffix = path.suffix.lower()
+    if suffix == ".txt":
+        return "realestate10k"
+    if suffix == ".json":
+        data = load_json(path)
+        if isinstance(data, list):
+            return "motionctrl"
+        if isinstance(data, dict):
+            if data.get("format") == "parascale":
+                return "parascale"
+            if "camera_path" in data:
+                return "nerfstudio"
+            if "extrinsic" in data or "intrinsic" in data:
+                return "uni3c"
+            if "frames" in data:
+                return "transforms"
+            if data and all(str(k).startswith("frame") for k in data):
+                return "recammaster"
+        raise PoseFileError(path, "", "unrecognized pose JSON (not parascale, nerfstudio, transforms, uni3c, "
+                            "motionctrl or recammaster)")
+    raise PoseFileError(path, "", f"unrecognized pose file type {suffix or '(no suffix)'}; give --format")
+
+
+def read_trajectory(path: str | Path, format: str | None = None, **options: object) -> Trajectory:
+    """Read any supported pose file; `format` (a format or preset name) skips sniffing; `options` go to
+    the format's reader (e.g. width/height/fps for RealEstate10K, camera for ReCamMaster)."""
+    spec = resolve_format(format) if format else FORMATS[sniff_format(path)]
+    return spec.read(Path(path), **options)
+
+
+def _trajectory_of(data: Trajectory | TransferResult) -> Trajectory:
+    if isinstance(data, TransferResult):
+        return data.trajectory
+    if isinstance(data, Trajectory):
+        return data
+    raise TrajectoryError(f"expected a Trajectory or TransferResult, got {type(data).__name__}")
+
+
+def render_trajectory(path: str | Path, data: Trajectory | TransferResult, format_or_preset: str | None = None,
+                      *, format: str | None = None, preset: str | None = None, frames: int | None = None,
+                      sidecar: bool = True, points: object = None) -> dict[Path, str]:
+    """{path: text} for `data`. Give at most one of `format_or_preset` (a preset name applies the preset:
+    its format and frame count; presets win where a format has the same name), `format` (the format only,
+    no resampling) or `preset`. With none, the format comes from the name (format_for_output). `frames`
+    resamples to that many frames (core.poses.resample) and overrides the preset's count."""
+    if sum(x is not None for x in (format_or_preset, format, preset)) > 1:
+        raise TrajectoryError("give one of a format or a preset, not both")
+    if format_or_preset is not None:
+        key = str(format_or_preset).strip().lower().replace("_", "-")
+        preset, format = (key, None) if key in PRESETS else (None, format_or_preset)
+    chosen = resolve_preset(preset) if preset else None
+    spec = FORMATS[chosen.format] if chosen else resolve_format(format or format_for_output(path))
+    count = frames if frames is not None else (chosen.frames if chosen else None)
+    if count is not None and chosen is not None and chosen.four_k_plus_one and (int(count) - 1) % 4:
+        raise TrajectoryError(f"preset {preset} needs 4k+1 frames (e.g. 49, 81, 121), not {count}")
+    trajectory = _trajectory_of(data)
+    if count is not None and int(count) != len(trajectory):
+        if spec.name == "parascale" and isinstance(data, TransferResult):
+            raise TrajectoryError("a transfer result cannot be resampled into a ParaScale file (its per-frame "
+                                  "parallax would no longer match); write the trajectory or keep the frame count")
+        data = trajectory = resample(trajectory, int(count))
+    if spec.name == "parascale":
+        return render_parascale(path, data)
+    if spec.name == "colmap":
+        return render_colmap(path, trajectory, points)  # type: ignore[arg-type]
+    if spec.name in ("realestate10k", "motionctrl", "recammaster"):
+        return spec.render(path, trajectory, sidecar=sidecar)
+    return spec.render(path, trajectory)
+
+
+def write_trajectory(path: str | Path, data: Trajectory | TransferResult, format_or_preset: str | None = None,
+                     *, format: str | None = None, preset: str | None = None, frames: int | None = None,
+                     sidecar: bool = True, points: object = None) -> list[Path]:
+    """Write `data` (a Trajectory or a TransferResult) atomically; see render_trajectory for the choice
+    of format. Returns every path written (sidecars included)."""
+    return atomic_write_files(render_trajectory(path, data, format_or_preset, format=format, preset=preset,
+                                                frames=frames, sidecar=sidecar, points=points))
+
+
+def preset_descriptions() -> dict[str, str]:
+    """Every name `write_trajectory` accepts as `format_or_preset`: the presets, then the formats that are
+    not also preset names, with a one-line description."""
+    out = {name: f"{p.format}, {p.frames or 'any'} frames: {p.notes}" for name, p in PRESETS.items()}
+    out.update({name: f.description for name, f in FORMATS.items() if name not in PRESETS})
+    return out
+
+
+def formats_table() -> str:
+    """Human listing of formats and presets (`parascale formats`)."""
+    lines = ["Formats:"]
+    lines += [f"  {f.name:<14} {f.description}" for f in FORMATS.values()]
+    lines += ["", "Presets (format, frames, usual model resolution W x H):"]
+    lines += [f"  {name:<24} {p.format:<14} {p.frames if p.frames else 'keep':>4}  "
+              f"{'{}x{}'.format(*p.resolution) if p.resolution else '':>9}  {p.notes}" for name, p in PRESETS.items()]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "FORMATS", "PRESETS", "PoseFormat", "Preset", "resolve_format", "resolve_preset", "sniff_format",
+    "format_for_output",
+    "read_trajectory", "write_trajectory", "render_trajectory", "formats_table", "preset_descriptions",
+    "read_realestate10k", "write_realestate10k", "read_motionctrl", "write_motionctrl", "read_recammaster",
+    "write_recammaster", "read_uni3c", "write_uni3c", "read_nerfstudio", "write_nerfstudio", "read_transforms",
+    "write_transforms", "read_colmap", "write_colmap", "read_parascale", "write_parascale",
+    "read_transfer_result", "relative_w2c", "sidecar_path", "DEFAULT_FPS", "DEFAULT_HEIGHT", "DEFAULT_LENS",
+    "DEFAULT_WIDTH", "RELATIVE_FRAME0_ROTATION",
+]

@@ -1,0 +1,152 @@
+"""Pose file export and import: the calibrated (or active) camera to any format or preset of the core
+pose I/O (core.formats) at the scene's render resolution, and a pose file to a new animated camera (so
+a trajectory from an external pose estimator can serve as the reference)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, EnumProperty, StringProperty
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..core import formats
+from ..core.errors import ParaScaleError, TrajectoryError
+from .camera_writing import find_written_camera, write_camera
+from .operators import select_only
+from .scene_reading import read_camera_trajectory
+
+IMPORTED_MARKER = "parascale_imported"
+# Blender keeps only pointers to the strings of enum items: build them once, keep them for its lifetime.
+PRESET_ITEMS: list[tuple[str, str, str]] = [(name, name, description)
+                                            for name, description in formats.preset_descriptions().items()]
+
+
+def file_suffix(format_or_preset: str) -> str:
+    """The file name suffix a format or preset writes ('' for the COLMAP folder)."""
+    name = formats.resolve_format(format_or_preset).name
+    return {"realestate10k": ".txt", "colmap": ""}.get(name, ".json")
+
+
+def export_camera(context: bpy.types.Context, which: str) -> bpy.types.Object:
+    """The camera to export: CALIBRATED = the camera ParaScale wrote for the current reference, else the
+    active camera, else the scene camera; ACTIVE = the active camera, else the scene camera."""
+    scene = context.scene
+    reference = scene.parascale.reference_camera
+    calibrated = find_written_camera(reference.name) if reference is not None else None
+    active = context.active_object
+    candidates = [calibrated, active, scene.camera] if which == "CALIBRATED" else [active, scene.camera]
+    for camera in candidates:
+        if camera is not None and camera.type == "CAMERA":
+            return camera
+    raise TrajectoryError("no camera to export: run Transfer Camera Move or select a camera")
+
+
+def export_frames(context: bpy.types.Context, camera: bpy.types.Object) -> np.ndarray:
+    """The frames to export: those of the camera's transfer record when it has one (the transferred
+    range), else the scene's range."""
+    from .transfer_record import load
+
+    record = load(camera)
+    if record is not None:
+        return record.frames
+    scene = context.scene
+    return np.arange(scene.frame_start, scene.frame_end + 1)
+
+
+class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
+    """Write the calibrated camera's poses, at the scene's render resolution, to a pose file"""
+
+    bl_idname = "parascale.export_poses"
+    bl_label = "Export Camera Poses"
+    bl_options = {"REGISTER"}
+
+    filename_ext = ""
+    check_extension = None
+    filter_glob: StringProperty(default="*.txt;*.json", options={"HIDDEN"})
+    preset: EnumProperty(name="Format", items=PRESET_ITEMS, default="parascale",
+                         description="Pose file format, or a model preset (its format and frame count)")
+    camera: EnumProperty(name="Camera", default="CALIBRATED", items=[
+        ("CALIBRATED", "Calibrated", "The camera ParaScale wrote for the current reference (else the active camera)"),
+        ("ACTIVE", "Active", "The active camera object (else the scene camera)"),
+    ])
+    sidecar: BoolProperty(name="Sidecar", default=True,
+                          description="Also write <file>.meta.json with frame size, sensor and frame numbers "
+                                      "where the format cannot carry them")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        path = Path(bpy.path.abspath(self.filepath))
+        try:
+            suffix = file_suffix(self.preset)
+            if suffix and path.suffix.lower() != suffix:
+                path = path.with_name(path.name + suffix)
+            camera = export_camera(context, self.camera)
+            trajectory = read_camera_trajectory(context.scene, camera, export_frames(context, camera))
+            written = formats.write_trajectory(path, trajectory, self.preset, sidecar=self.sidecar)
+        except (ParaScaleError, OSError) as error:
+            self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            return {"CANCELLED"}
+        render = context.scene.render
+        self.report({"INFO"}, f"ParaScale: wrote '{camera.name}' ({len(trajectory)} frames at "
+                              f"{trajectory.intrinsics.width}x{trajectory.intrinsics.height}, {self.preset}"
+                              f"{'' if render.resolution_percentage == 100 else ', resolution % applied'}) to "
+                              + ", ".join(p.name for p in written))
+        return {"FINISHED"}
+
+
+class PARASCALE_OT_import_poses(bpy.types.Operator, ImportHelper):
+    """Read a camera pose file (any format ParaScale reads) into a new animated camera"""
+
+    bl_idname = "parascale.import_poses"
+    bl_label = "Import Camera Poses"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filter_glob: StringProperty(default="*.txt;*.json", options={"HIDDEN"})
+    use_scene_start: BoolProperty(name="Start at Scene Start", default=True,
+                                  description="Shift the file's frames so its first frame is the scene's start "
+                                              "frame (pose files usually count from 0)")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        path = Path(bpy.path.abspath(self.filepath))
+        try:
+            trajectory = formats.read_trajectory(path)
+        except (ParaScaleError, OSError) as error:
+            self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            return {"CANCELLED"}
+        if self.use_scene_start:
+            trajectory = trajectory.replace(frames=trajectory.frames - trajectory.frames[0] + context.scene.frame_start)
+        name = path.stem if path.suffix else path.name
+        camera = write_camera(context.scene, trajectory, name, rotation_mode="XYZ")
+        camera[IMPORTED_MARKER] = str(path)
+        select_only(context, camera)
+        intrinsics = trajectory.intrinsics
+        self.report({"INFO"}, f"ParaScale: imported {len(trajectory)} frames (frames {int(trajectory.frames[0])}-"
+                              f"{int(trajectory.frames[-1])}, made for {intrinsics.width}x{intrinsics.height}) "
+                              f"into '{camera.name}'")
+        return {"FINISHED"}
+
+
+def _menu_export(self: bpy.types.Menu, _context: bpy.types.Context) -> None:
+    self.layout.operator(PARASCALE_OT_export_poses.bl_idname, text="Camera Poses (ParaScale)")
+
+
+def _menu_import(self: bpy.types.Menu, _context: bpy.types.Context) -> None:
+    self.layout.operator(PARASCALE_OT_import_poses.bl_idname, text="Camera Poses (ParaScale)")
+
+
+CLASSES = (PARASCALE_OT_export_poses, PARASCALE_OT_import_poses)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.TOPBAR_MT_file_export.append(_menu_export)
+    bpy.types.TOPBAR_MT_file_import.append(_menu_import)
+
+
+def unregister() -> None:
+    bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
+    bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,269 @@
+"""The Transfer Camera Move operator: read the reference camera and both depths from Blender, run
+core.parallax.transfer, write the calibrated camera with its per-frame record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from ..core.depth import DepthProbe, Views
+from ..core.errors import NoDepthError, NoMotionError, ParaScaleError, TrajectoryError, frame_list
+from ..core.metrics import parallax_consistency
+from ..core.parallax import TransferResult, transfer
+from ..core.poses import Trajectory
+from . import transfer_record
+from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, write_camera
+from .depth_sources import reference_depth_probe, target_depth_probe
+from .scene_reading import (
+    pose_rotations,
+    preserved_frame,
+    sample_cameras,
+    scene_fps,
+    scene_frame_range,
+    scene_intrinsics,
+)
+
+# The per-frame fixed point stops at this relative change of the scale: the keyframes are float32 (about 7
+# significant digits), so a tighter scale would not survive being written, and against a dense mesh's
+# median depth every further digit costs a probe evaluation (about 0.1 s at 1M triangles).
+SCALE_TOLERANCE = 1e-6
+# A frame whose median depth jumps at the solution (an occlusion edge) has no exact fixed point; after this
+# many steps it is reported as not converged (its residual is then typically below 1e-3 relative).
+MAX_ITERATIONS = 16
+# Warn when float32 storage quantizes the written path by more than this fraction of its median step.
+PRECISION_WARNING_FRACTION = 0.01
+
+
+@dataclass(frozen=True, eq=False)
+class TransferOutcome:
+    """What one run of the operator produced."""
+
+    camera: bpy.types.Object
+    result: TransferResult
+    reference: Trajectory
+    record: transfer_record.TransferRecord
+    pi_uncalibrated: np.ndarray
+    quantization: float
+    median_step: float
+
+    @property
+    def precision_warning(self) -> bool:
+        return self.quantization > PRECISION_WARNING_FRACTION * self.median_step
+
+    def report_lines(self) -> list[tuple[str, str]]:
+        """(level, message) lines for Blender's report system."""
+        result = self.result
+        summary = result.summary()
+        lines = [("INFO", f"ParaScale: Pi_total reference {result.pi_total_reference:.4g}, result "
+                          f"{_partial_total(result.pi_realized, 'the target depth sees nothing')} (uncalibrated "
+                          f"{_partial_total(self.pi_uncalibrated, 'its camera leaves the target scene')}); "
+                          f"PCE {_number(summary['pce'], '.3g')}, bias {_number(summary['bias'], '.4g')}; scale "
+                          f"{summary['scale_min']:.4g} to {summary['scale_max']:.4g}; "
+                          f"{len(result.trajectory)} frames -> '{self.camera.name}'")]
+        if result.missing_target_frames:
+            lines.append(("WARNING", "ParaScale: the target depth sees nothing at frame "
+                                     f"{frame_list(result.missing_target_frames)}"))
+        unconverged = summary["unconverged_frames"]
+        if unconverged:
+            lines.append(("WARNING", f"ParaScale: the per-frame scale did not converge at frame "
+                                     f"{frame_list(unconverged)}"))
+        if self.precision_warning:
+            lines.append(("WARNING", f"ParaScale: float32 precision: positions are quantized to "
+                                     f"{self.quantization:.3g}, {100 * self.quantization / self.median_step:.1f}% "
+                                     f"of the median step {self.median_step:.3g}; keep the target scene near "
+                                     "the origin"))
+        return lines
+
+
+def _partial_total(pi: np.ndarray, none_seen: str) -> str:
+    """Sum of the per-frame parallax where it has a depth, saying so when some frames have none."""
+    finite = pi[np.isfinite(pi)]
+    if not finite.size:
+        return f"n/a: {none_seen}"
+    return f"{finite.sum():.4g}" + (f" over {finite.size} of {pi.size} steps" if finite.size < pi.size else "")
+
+
+def _number(value: object, spec: str) -> str:
+    return format(value, spec) if isinstance(value, float) and np.isfinite(value) else "n/a"
+
+
+def float32_quantization(centres: np.ndarray) -> tuple[float, float]:
+    """(largest float32 spacing of the path's coordinates, median non-zero step length): Blender stores
+    the keyframes as float32, so steps near the spacing are lost."""
+    centres = np.asarray(centres, dtype=np.float64)
+    spacing = float(np.spacing(np.abs(centres).astype(np.float32)).max())
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    moving = steps[steps > 0]
+    return spacing, float(np.median(moving)) if moving.size else 0.0
+
+
+class ProgressDepth(DepthProbe):
+    """A target probe that reports how far the solve has come (the frame index it last measured, offset by
+    `offset`) and otherwise is the probe it wraps: the per-frame solve against a dense mesh is the slow
+    part of a transfer."""
+
+    def __init__(self, probe: DepthProbe, progress: Callable[[int], None], offset: int):
+        self.probe, self.progress, self.offset = probe, progress, offset
+        self.name = probe.name
+
+    def __call__(self, views: Views) -> np.ndarray:
+        depth = self.probe(views)
+        if len(views):
+            self.progress(self.offset + int(np.max(views.indices)))
+        return depth
+
+    def affine_form(self, views: Views) -> tuple[np.ndarray, np.ndarray] | None:
+        return self.probe.affine_form(views)
+
+    def describe(self) -> str:
+        return self.probe.describe()
+
+
+def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
+    """How many progress steps a transfer reports: reading every frame, then solving every frame."""
+    start, end = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
+                  else (settings.frame_start, settings.frame_end))
+    return 2 * max(1, end - start + 1)
+
+
+def _output_rotation_mode(reference: bpy.types.Object) -> str:
+    return "QUATERNION" if reference.rotation_mode in ("QUATERNION", "AXIS_ANGLE") else reference.rotation_mode
+
+
+def transfer_camera_move(context: bpy.types.Context, settings: object | None = None,
+                         progress: Callable[[int], None] | None = None) -> TransferOutcome:
+    """Run the whole transfer for `settings` (default: the scene's) and write the calibrated camera.
+    Raises a ParaScaleError on bad input, before anything is changed. `progress` is called with a step
+    number, 0 .. progress_steps() - 1: reading frame i is step i, solving frame t is step N + t."""
+    scene = context.scene
+    settings = scene.parascale if settings is None else settings
+    reference = settings.reference_camera
+    if reference is None:
+        raise TrajectoryError("choose a reference camera")
+    if reference.type != "CAMERA":
+        raise TrajectoryError(f"the reference '{reference.name}' is not a camera")
+    if reference.data.type != "PERSP":
+        raise TrajectoryError(f"the reference '{reference.name}' is not a perspective camera")
+    target_start = settings.target_start or scene.camera
+    if target_start is None:
+        raise TrajectoryError("choose a target start camera (the scene has no camera)")
+    if target_start == reference:
+        raise TrajectoryError(f"the reference '{reference.name}' cannot also be the target start: choose "
+                              "the camera that frames the target scene")
+    if target_start.get(OUTPUT_MARKER) == reference.name:
+        raise TrajectoryError(f"the target start '{target_start.name}' is the camera ParaScale wrote for this "
+                              "reference: choose the camera that frames the target scene")
+    if settings.target_source == "FOCUS" and target_start.type != "CAMERA":
+        raise TrajectoryError(f"the target start '{target_start.name}' is not a camera: it has no focus distance")
+    frames = scene_frame_range(scene, settings)
+
+    with preserved_frame(scene):
+        reference_samples, start_samples = sample_cameras(scene, [reference, target_start], frames, progress)
+        data = reference.data
+        reference_trajectory = reference_samples.trajectory(scene_intrinsics(scene, data), scene_fps(scene),
+                                                            data.clip_start, data.clip_end)
+        if not np.any(np.diff(reference_trajectory.centres, axis=0)):
+            raise NoMotionError(f"the reference '{reference.name}' does not move over frames {frames[0]}-"
+                                f"{frames[-1]}: a move without translation has no parallax to transfer")
+        scene.frame_set(int(frames[0]))
+        reference_probe = reference_depth_probe(scene, settings, reference_trajectory, reference_samples)
+        target_probe = target_depth_probe(scene, settings, start_samples)
+
+    reference_depth = np.asarray(reference_probe(Views.of(reference_trajectory)), dtype=np.float64)
+    missing = np.flatnonzero(~np.isfinite(reference_depth))
+    if missing.size:
+        raise NoDepthError(f"nothing is in view of the reference ({reference_probe.describe()}) at frame "
+                           f"{frame_list(frames[missing])}", frames[missing].tolist())
+    start_rotation = pose_rotations(start_samples.matrices[:1])[0]
+    start_centre = start_samples.matrices[0, :3, 3].copy()
+    mode = settings.mode.lower()
+    if progress is not None:
+        target_probe = ProgressDepth(target_probe, progress, frames.size)
+    result = transfer(reference_trajectory, reference_depth, target_probe, start_rotation, start_centre, mode=mode,
+                      tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS)
+    if mode == "uncalibrated":
+        pi_uncalibrated = result.pi_realized
+    else:
+        pi_uncalibrated = transfer(reference_trajectory, reference_depth, target_probe, start_rotation,
+                                   start_centre, mode="uncalibrated").pi_realized
+
+    output = result.trajectory
+    consistency = parallax_consistency(result.pi_reference, result.pi_realized)
+    record = transfer_record.TransferRecord(
+        reference=reference.name, mode=settings.mode, source_reference=reference_probe.describe(),
+        source_target=result.source_target, frames=frames.copy(), pi_reference=result.pi_reference,
+        pi_realized=result.pi_realized, pi_uncalibrated=np.asarray(pi_uncalibrated, dtype=np.float64),
+        scale=result.scale, depth_reference=result.depth_reference, depth_target=result.depth_target,
+        centres=output.centres, reference_centres=reference_trajectory.centres, start_centre=start_centre,
+        start_rotation=start_rotation, pce=consistency.pce, bias=consistency.bias)
+
+    # Everything that can fail on bad input has run: from here on the scene is changed.
+    rotation_mode = _output_rotation_mode(reference)
+    euler_hint = (np.array(target_start.rotation_euler) if target_start.rotation_mode == rotation_mode
+                  and target_start.parent is None else None)
+    clip_scale = (output.clip_start / reference_trajectory.clip_start, output.clip_end / reference_trajectory.clip_end)
+    camera = write_camera(scene, output, reference.name + OUTPUT_SUFFIX, template=data, rotation_mode=rotation_mode,
+                          animate_lens=bool(np.ptp(reference_samples.lens) > 0),
+                          replace=find_written_camera(reference.name), marker=reference.name,
+                          clip_scale=clip_scale, size_scale=float(np.sqrt(clip_scale[0] * clip_scale[1])),
+                          euler_hint=euler_hint)
+    transfer_record.store(camera, record)
+    quantization, median_step = float32_quantization(output.centres)
+    return TransferOutcome(camera, result, reference_trajectory, record, np.asarray(pi_uncalibrated),
+                           quantization, median_step)
+
+
+def select_only(context: bpy.types.Context, obj: bpy.types.Object) -> None:
+    """Make `obj` the only selected object and the active one (when it is in the view layer)."""
+    view_layer = context.view_layer
+    try:
+        obj.select_set(True, view_layer=view_layer)  # also brings the view layer's object list up to date
+    except RuntimeError:  # not in this view layer
+        return
+    for other in view_layer.objects:
+        if other != obj and other.select_get(view_layer=view_layer):
+            other.select_set(False, view_layer=view_layer)
+    view_layer.objects.active = obj
+
+
+class PARASCALE_OT_transfer_camera_move(bpy.types.Operator):
+    """Write a new camera that moves through the target scene with the reference's parallax, frame by frame"""
+
+    bl_idname = "parascale.transfer_camera_move"
+    bl_label = "Transfer Camera Move"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        wm = context.window_manager
+        interactive = not bpy.app.background and wm is not None
+        settings = context.scene.parascale
+        if interactive:
+            wm.progress_begin(0, progress_steps(context.scene, settings))
+        try:
+            outcome = transfer_camera_move(context, settings, wm.progress_update if interactive else None)
+        except ParaScaleError as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        finally:
+            if interactive:
+                wm.progress_end()
+        select_only(context, outcome.camera)
+        for level, message in outcome.report_lines():
+            self.report({level}, message)
+        return {"FINISHED"}
+
+
+CLASSES = (PARASCALE_OT_transfer_camera_move,)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,70 @@
+"""The ParaScale tab of the 3D viewport sidebar (N panel)."""
+
+from __future__ import annotations
+
+import bpy
+
+
+class VIEW3D_PT_parascale(bpy.types.Panel):
+    bl_label = "ParaScale"
+    bl_idname = "VIEW3D_PT_parascale"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "ParaScale"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        settings = context.scene.parascale
+
+        box = layout.box()
+        box.label(text="Reference", icon="CAMERA_DATA")
+        box.prop(settings, "reference_camera")
+        box.prop(settings, "reference_source")
+        if settings.reference_source in {"GEOMETRY", "BOUNDS"}:
+            box.prop(settings, "reference_collection", text="Collection")
+        elif settings.reference_source == "FIXED":
+            box.prop(settings, "reference_depth", text="Depth")
+        # TRACKING: the clip, tracking object and bundle counts are in the Tracking Reference sub-panel.
+
+        box = layout.box()
+        box.label(text="Target", icon="OUTLINER_OB_CAMERA")
+        row = box.row()
+        row.prop(settings, "target_start")
+        if settings.target_start is None and context.scene.camera is not None:
+            box.label(text=f"Scene camera: {context.scene.camera.name}", icon="INFO")
+        box.prop(settings, "target_source")
+        if settings.target_source in {"GEOMETRY", "BOUNDS"}:
+            box.prop(settings, "target_collection", text="Collection")
+        elif settings.target_source == "FIXED":
+            box.prop(settings, "target_depth", text="Depth")
+
+        col = layout.column()
+        col.prop(settings, "mode")
+        col.prop(settings, "use_scene_range")
+        if not settings.use_scene_range:
+            sub = col.column(align=True)
+            sub.prop(settings, "frame_start")
+            sub.prop(settings, "frame_end")
+        if "GEOMETRY" in {settings.reference_source, settings.target_source}:
+            col.prop(settings, "geometry_resolution")
+        col.prop(settings, "show_overlay")
+
+        layout.operator("parascale.transfer_camera_move", icon="CON_CAMERASOLVER")
+        row = layout.row(align=True)
+        row.operator("parascale.export_poses", icon="EXPORT")
+        row.operator("parascale.import_poses", icon="IMPORT")
+
+
+CLASSES = (VIEW3D_PT_parascale,)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

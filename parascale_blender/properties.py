@@ -1,0 +1,100 @@
+"""The add-on's settings: one PropertyGroup behind `scene.parascale`."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+REFERENCE_SOURCES = [
+    ("GEOMETRY", "Geometry", "Median depth of the reference collection's visible surface (rendered depth statistic)"),
+    ("BOUNDS", "Bounds", "Depth of the centre of the reference collection's bounding box"),
+    ("FOCUS", "Focus", "The reference camera's focus distance (or distance to its focus object), per frame"),
+    ("FIXED", "Fixed", "One depth for every frame"),
+    ("TRACKING", "Tracking", "Median depth of the bundles of a solved movie clip"),
+]
+TARGET_SOURCES = [item for item in REFERENCE_SOURCES if item[0] != "TRACKING"]
+TARGET_SOURCES[2] = ("FOCUS", "Focus", "The target start camera's focus distance (or distance to its focus object)")
+MODES = [
+    ("PER_FRAME", "Per Frame", "Match the parallax of every frame against the target's own depth (calibrated)"),
+    ("GLOBAL", "Global", "One scale for the whole move: the ratio of the depths at the first frame"),
+    ("UNCALIBRATED", "Uncalibrated", "Reuse the reference's relative motion unscaled (baseline)"),
+]
+
+
+def _is_camera(_self: object, obj: bpy.types.Object) -> bool:
+    return obj.type == "CAMERA"
+
+
+def _use_scene_range_update(self: ParaScaleSettings, context: bpy.types.Context) -> None:
+    # Turning the scene range off starts the custom range from the scene's, not from arbitrary numbers.
+    if not self.use_scene_range:
+        scene = context.scene
+        self.frame_start, self.frame_end = scene.frame_start, scene.frame_end
+
+
+def _show_overlay_update(self: ParaScaleSettings, context: bpy.types.Context) -> None:
+    # The viewport overlay's draw handlers exist only while some scene shows it (preview_draw.py).
+    from .preview_draw import sync_draw_handlers
+
+    sync_draw_handlers()
+
+
+class ParaScaleSettings(bpy.types.PropertyGroup):
+    reference_camera: PointerProperty(
+        name="Reference", type=bpy.types.Object, poll=_is_camera,
+        description="The camera whose move is transferred (it is never modified)")
+    reference_source: EnumProperty(
+        name="Reference Depth", items=REFERENCE_SOURCES, default="GEOMETRY",
+        description="How the depth of the reference scene is measured")
+    reference_collection: PointerProperty(
+        name="Reference Collection", type=bpy.types.Collection,
+        description="The objects of the reference scene (Geometry and Bounds depth)")
+    reference_depth: FloatProperty(
+        name="Reference Depth", default=10.0, min=1e-9, soft_min=1e-6, precision=4, unit="LENGTH",
+        description="The reference scene's depth (Fixed)")
+
+    target_start: PointerProperty(
+        name="Target Start", type=bpy.types.Object, poll=_is_camera,
+        description="Where the move starts in the target scene (empty: the scene camera)")
+    target_source: EnumProperty(
+        name="Target Depth", items=TARGET_SOURCES, default="GEOMETRY",
+        description="How the depth of the target scene is measured")
+    target_collection: PointerProperty(
+        name="Target Collection", type=bpy.types.Collection,
+        description="The objects of the target scene (Geometry and Bounds depth)")
+    target_depth: FloatProperty(
+        name="Target Depth", default=1.0, min=1e-9, soft_min=1e-6, precision=4, unit="LENGTH",
+        description="The target scene's depth (Fixed)")
+
+    mode: EnumProperty(name="Mode", items=MODES, default="PER_FRAME",
+                       description="How the move is scaled to the target scene")
+    use_scene_range: BoolProperty(name="Scene Range", default=True, update=_use_scene_range_update,
+                                  description="Transfer the scene's frame range")
+    frame_start: IntProperty(name="Start", default=1, description="First frame to transfer")
+    frame_end: IntProperty(name="End", default=250, description="Last frame to transfer")
+    geometry_resolution: IntProperty(
+        name="Probe Resolution", default=128, min=8, soft_max=512,
+        description="Size in pixels, along its longer side, of the depth image the Geometry source measures")
+
+    # For the viewport preview and the tracking depth source.
+    show_overlay: BoolProperty(name="Show Overlay", default=False, update=_show_overlay_update,
+                               description="Draw the reference and calibrated paths in the viewport")
+    tracking_clip: PointerProperty(name="Clip", type=bpy.types.MovieClip,
+                                   description="The solved movie clip whose bundles give the reference depth")
+    tracking_object: StringProperty(name="Tracking Object", default="",
+                                    description="Name of the tracking object (empty: the camera object)")
+    tracking_min_bundles: IntProperty(name="Min Bundles", default=8, min=1,
+                                      description="Fewest bundles in view for a frame to have a depth")
+    tracking_markers_only: BoolProperty(
+        name="Markers Only", default=False,
+        description="Use only bundles whose track has a marker at the frame (seen, not just in the frustum)")
+
+
+def register() -> None:
+    bpy.utils.register_class(ParaScaleSettings)
+    bpy.types.Scene.parascale = PointerProperty(type=ParaScaleSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.parascale
+    bpy.utils.unregister_class(ParaScaleSettings)

@@ -1,0 +1,225 @@
+"""Read what a transfer needs from Blender: camera trajectories (evaluated: parents, constraints,
+drivers, animated lens) and the geometry or bounds of a collection (evaluated: modifiers, instances).
+
+Every reader that changes the current frame restores it (frame and subframe) before it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from ..core.errors import DepthError, TrajectoryError
+from ..core.poses import Intrinsics, Trajectory, project_to_rotation
+
+# Object types whose evaluated geometry becomes a mesh (to_mesh) and so can be seen by a depth probe.
+GEOMETRY_TYPES = frozenset({"MESH", "CURVE", "SURFACE", "META", "FONT"})
+
+
+@dataclass(frozen=True, eq=False)
+class CameraSamples:
+    """One camera read at every frame of a range: world matrices (scale kept, as Blender has them), focal
+    length (mm) and focus depth (along the view axis; NaN when the focus sits at or behind the camera)."""
+
+    frames: np.ndarray
+    matrices: np.ndarray
+    lens: np.ndarray
+    focus_depth: np.ndarray
+
+    def trajectory(self, intrinsics: Intrinsics, fps: float, clip_start: float, clip_end: float) -> Trajectory:
+        """The trajectory of these samples, scale removed (polar decomposition of each matrix)."""
+        return Trajectory(rotations=pose_rotations(self.matrices), centres=self.matrices[:, :3, 3],
+                          frames=self.frames.astype(np.float64), fps=fps, lens=self.lens,
+                          intrinsics=intrinsics, clip_start=clip_start, clip_end=clip_end)
+
+
+def pose_rotations(matrices: np.ndarray) -> np.ndarray:
+    """Camera-to-world rotations of world matrices with any scale (even non-uniform or sheared through a
+    parent) removed: the nearest rotation of each 3x3 block. A matrix with a zero axis has no pose."""
+    blocks = np.asarray(matrices, dtype=np.float64)[:, :3, :3]
+    if np.any(np.abs(np.linalg.det(blocks)) < 1e-30):
+        raise TrajectoryError("the camera is scaled to zero at some frame: it has no orientation")
+    return project_to_rotation(blocks)
+
+
+@contextmanager
+def preserved_frame(scene: bpy.types.Scene) -> Iterator[None]:
+    """Restore the scene's current frame and subframe on exit (even on error)."""
+    frame, subframe = scene.frame_current, scene.frame_subframe
+    try:
+        yield
+    finally:
+        scene.frame_set(frame, subframe=subframe)
+
+
+def scene_frame_range(scene: bpy.types.Scene, settings: object | None = None) -> np.ndarray:
+    """The frames to transfer: the scene's range, or the settings' own when `use_scene_range` is off."""
+    if settings is None or settings.use_scene_range:
+        start, end = scene.frame_start, scene.frame_end
+    else:
+        start, end = settings.frame_start, settings.frame_end
+    if end <= start:
+        raise TrajectoryError(f"the frame range {start}-{end} needs at least two frames")
+    return np.arange(start, end + 1, dtype=np.int64)
+
+
+def scene_intrinsics(scene: bpy.types.Scene, camera_data: bpy.types.Camera) -> Intrinsics:
+    """Sensor, shift and the effective render frame (resolution percentage applied) of a camera."""
+    render = scene.render
+    scale = render.resolution_percentage / 100.0
+    return Intrinsics(
+        sensor_width=camera_data.sensor_width, sensor_height=camera_data.sensor_height,
+        sensor_fit=camera_data.sensor_fit, shift_x=camera_data.shift_x, shift_y=camera_data.shift_y,
+        width=max(1, int(render.resolution_x * scale)), height=max(1, int(render.resolution_y * scale)),
+        pixel_aspect_x=render.pixel_aspect_x, pixel_aspect_y=render.pixel_aspect_y)
+
+
+def scene_fps(scene: bpy.types.Scene) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    """The view layer whose depsgraph a reader evaluates: the context's when `scene` is the context
+    scene, else the scene's first (only the window's scene is the active depsgraph, BLENDER-NOTES)."""
+    context = bpy.context
+    if getattr(context, "scene", None) == scene and getattr(context, "view_layer", None) is not None:
+        return context.view_layer
+    return scene.view_layers[0]
+
+
+def evaluated_depsgraph(scene: bpy.types.Scene) -> bpy.types.Depsgraph:
+    """The scene's evaluated depsgraph, brought up to date (objects added since the last evaluation
+    included)."""
+    context = bpy.context
+    if getattr(context, "scene", None) == scene and getattr(context, "view_layer", None) is not None:
+        return context.evaluated_depsgraph_get()
+    depsgraph = view_layer_of(scene).depsgraph
+    depsgraph.update()
+    return depsgraph
+
+
+def _focus_depths(camera_eval: bpy.types.Object, matrix: np.ndarray) -> float:
+    """Focus depth along the view axis of an evaluated camera object at its world matrix (Blender measures
+    the distance to a focus object along the view axis too)."""
+    dof = camera_eval.data.dof
+    if dof.focus_object is not None:
+        focus_obj = dof.focus_object
+        if dof.focus_subtarget and focus_obj.type == "ARMATURE" and focus_obj.pose is not None:
+            bone = focus_obj.pose.bones.get(dof.focus_subtarget)
+            location = focus_obj.matrix_world @ bone.head if bone else focus_obj.matrix_world.translation
+        else:
+            location = focus_obj.matrix_world.translation
+        point = np.array(location, dtype=np.float64)
+        forward = -matrix[:3, 2] / max(np.linalg.norm(matrix[:3, 2]), 1e-300)
+        depth = float(np.dot(point - matrix[:3, 3], forward))
+        return depth if depth > 0 else float("nan")
+    return float(dof.focus_distance) if dof.focus_distance > 0 else float("nan")
+
+
+def sample_cameras(scene: bpy.types.Scene, cameras: list[bpy.types.Object], frames: np.ndarray,
+                   progress: Callable[[int], None] | None = None) -> list[CameraSamples]:
+    """Evaluate each camera at every frame (frame_set + the evaluated depsgraph: parents, constraints,
+    drivers, animated lens and focus all honoured). The current frame is restored afterwards."""
+    frames = np.asarray(frames, dtype=np.int64)
+    n = frames.size
+    matrices = [np.empty((n, 4, 4)) for _ in cameras]
+    lens = [np.empty(n) for _ in cameras]
+    focus = [np.empty(n) for _ in cameras]
+    view_layer = view_layer_of(scene)
+    with preserved_frame(scene):
+        for i, frame in enumerate(frames):
+            scene.frame_set(int(frame))
+            depsgraph = view_layer.depsgraph
+            for k, camera in enumerate(cameras):
+                evaluated = camera.evaluated_get(depsgraph)
+                matrices[k][i] = evaluated.matrix_world  # a mathutils Matrix is a sequence of rows
+                lens[k][i] = evaluated.data.lens
+                focus[k][i] = _focus_depths(evaluated, matrices[k][i])
+            if progress is not None:
+                progress(i)
+    return [CameraSamples(frames.copy(), matrices[k], lens[k], focus[k]) for k in range(len(cameras))]
+
+
+def read_camera_trajectory(scene: bpy.types.Scene, camera: bpy.types.Object, frames: np.ndarray | None = None
+                           ) -> Trajectory:
+    """The camera's evaluated trajectory over `frames` (default: the scene's range), with its per-frame
+    lens, its sensor and the scene's render frame and fps."""
+    if camera is None or camera.type != "CAMERA":
+        raise TrajectoryError("the object to read is not a camera")
+    frames = scene_frame_range(scene) if frames is None else np.asarray(frames, dtype=np.int64)
+    samples = sample_cameras(scene, [camera], frames)[0]
+    data = camera.data
+    return samples.trajectory(scene_intrinsics(scene, data), scene_fps(scene), data.clip_start, data.clip_end)
+
+
+def _collection_instances(scene: bpy.types.Scene, collection: bpy.types.Collection
+                          ) -> Iterator[tuple[bpy.types.Object, np.ndarray]]:
+    """(evaluated object, world matrix) of everything the collection contributes to the evaluated scene,
+    instances (collection instances, geometry-node instances, particles) included."""
+    members = {obj.name_full for obj in collection.all_objects}
+    depsgraph = evaluated_depsgraph(scene)
+    for instance in depsgraph.object_instances:
+        owner = instance.parent if instance.is_instance else instance.object
+        if owner is None or owner.original.name_full not in members:
+            continue
+        obj = instance.object
+        if obj.type not in GEOMETRY_TYPES:
+            continue
+        yield obj, np.array(instance.matrix_world, dtype=np.float64)
+
+
+def _world_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def read_collection_mesh(scene: bpy.types.Scene, collection: bpy.types.Collection
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """World-space triangles of the collection's evaluated geometry (modifiers applied), at the scene's
+    current frame: vertices (V, 3) float64 and triangles (T, 3) int64 indices. Raises DepthError when the
+    collection holds no visible geometry."""
+    if collection is None:
+        raise DepthError("no collection chosen for the geometry depth")
+    vertex_blocks: list[np.ndarray] = []
+    triangle_blocks: list[np.ndarray] = []
+    offset = 0
+    for obj, matrix in _collection_instances(scene, collection):
+        mesh = obj.to_mesh()
+        try:
+            mesh.calc_loop_triangles()
+            n_vertices, n_triangles = len(mesh.vertices), len(mesh.loop_triangles)
+            if n_vertices == 0 or n_triangles == 0:
+                continue
+            co = np.empty(3 * n_vertices, dtype=np.float32)
+            mesh.vertices.foreach_get("co", co)
+            tris = np.empty(3 * n_triangles, dtype=np.int32)
+            mesh.loop_triangles.foreach_get("vertices", tris)
+        finally:
+            obj.to_mesh_clear()
+        vertex_blocks.append(_world_points(co.reshape(-1, 3).astype(np.float64), matrix))
+        triangle_blocks.append(tris.reshape(-1, 3).astype(np.int64) + offset)
+        offset += n_vertices
+    if not triangle_blocks:
+        raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
+    return np.concatenate(vertex_blocks), np.concatenate(triangle_blocks)
+
+
+def read_collection_bounds(scene: bpy.types.Scene, collection: bpy.types.Collection
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """(min, max) corners of the world-space bounding box of the collection's evaluated geometry, from
+    each object's bounding box (what Blender draws). Raises DepthError when the collection is empty."""
+    if collection is None:
+        raise DepthError("no collection chosen for the bounds depth")
+    corners: list[np.ndarray] = []
+    for obj, matrix in _collection_instances(scene, collection):
+        box = np.array([tuple(c) for c in obj.bound_box], dtype=np.float64)
+        if obj.type == "MESH" and len(obj.data.vertices) == 0:
+            continue
+        corners.append(_world_points(box, matrix))
+    if not corners:
+        raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
+    points = np.concatenate(corners)
+    return points.min(axis=0), points.max(axis=0)

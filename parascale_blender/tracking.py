@@ -1,0 +1,567 @@
+"""Real footage as the reference: the depth of Blender's own camera solve.
+
+A camera solve from footage is known only up to scale (and a rigid motion): exactly the gauge the Parallax
+Number removes. The reference depth at each frame is the median depth of the reconstructed bundles that
+the reference (solved) camera sees at that frame, measured in the solve's own frame whatever its scale and
+orientation; Pi_t = ||C_t - C_{t-1}|| / Zbar_t is then a property of the footage alone.
+
+Where the bundles are in the world (what Blender's viewport draws, overlay_extra.cc):
+- camera tracking object: bundle b sits at B b, where B is the camera object's matrix without its Camera
+  Solver constraint; the constraint places the camera at B S_t (S_t the solved camera of the clip frame),
+  so B = M_t S_t^-1 for the camera's evaluated world matrix M_t, at every frame. A camera baked from the
+  constraint keeps M_t = B S_t. We read B from the camera as it is (scale of the object or its parent,
+  e.g. from "Set Scale", included) and insist it is the same at every frame: a camera that does not follow
+  the solve is not the solved camera.
+- any other tracking object: the object's solve gives the camera in object space scaled by the object's
+  "scale"; bundle b is seen at M_t (scale * S_t^-1 b) (per frame: the object moves).
+Clip frames: clip frame = scene frame - clip.frame_start + 1 (BKE_movieclip_remap_scene_to_clip_frame);
+frames outside the solve have no depth.
+
+The numpy parts (`solve_space_points`, `frustum_visibility`, `marker_mask`, `BundlesDepth`, ...) take arrays;
+the bpy parts only read the clip and the camera.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.depth import PerFrameDepth, PointsDepth, Views
+from ..core.errors import DepthError, NoDepthError, ParaScaleError, frame_list
+from ..core.formats import read_trajectory
+from ..core.pointcloud import per_frame_median_depths, read_depth_values
+from ..core.poses import Trajectory
+
+# A camera that follows the solve maps every bundle to the same world point at every frame up to float32
+# round-off (~1e-7 relative); more drift than this, relative to the bundles' median depth, means it does not.
+FOLLOW_TOLERANCE = 1e-3
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pure numpy helpers (no bpy): testable with arrays.
+
+
+def solve_space_points(bundles: np.ndarray, solved_cameras: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Bundles (P, 3) in the axes of each solved camera (F, 4, 4 camera-to-solve matrices, Blender camera
+    axes): shape (F, P, 3), times `scale` (a tracking object's scale; 1 for the camera object)."""
+    bundles = np.asarray(bundles, dtype=np.float64).reshape(-1, 3)
+    cams = np.asarray(solved_cameras, dtype=np.float64)
+    rotations, centres = cams[:, :3, :3], cams[:, :3, 3]
+    # Solved cameras are rigid, so the inverse is the transpose (any tiny float32 scale is kept out).
+    return scale * np.einsum("fji,fpj->fpi", rotations, bundles[None, :, :] - centres[:, None, :])
+
+
+def world_points(camera_matrices: np.ndarray, camera_points: np.ndarray) -> np.ndarray:
+    """Points given in each camera's axes (F, P, 3) placed in the world by the cameras' world matrices
+    (F, 4, 4, scale included): shape (F, P, 3)."""
+    m = np.asarray(camera_matrices, dtype=np.float64)
+    return np.einsum("fij,fpj->fpi", m[:, :3, :3], camera_points) + m[:, None, :3, 3]
+
+
+def frustum_visibility(camera_points: np.ndarray, pixel_intrinsics: np.ndarray, width: int, height: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (F, P) and in-frustum flag (F, P) of points in camera axes (Blender: depth is -z) for per-frame
+    pixel intrinsics (F, 4: fx, fy, cx, cy) on a width x height frame (the rule of core PointsDepth)."""
+    depth = -camera_points[..., 2]
+    fx, fy, cx, cy = (np.asarray(pixel_intrinsics, dtype=np.float64)[:, k:k + 1] for k in range(4))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = cx + fx * camera_points[..., 0] / depth
+        v = cy - fy * camera_points[..., 1] / depth  # image rows grow downwards
+    inside = (depth > 0) & (u >= 0) & (u <= width) & (v >= 0) & (v <= height)
+    return depth, inside
+
+
+def marker_mask(track_index: np.ndarray, marker_frames: np.ndarray, marker_enabled: np.ndarray,
+                clip_frames: np.ndarray, n_tracks: int) -> np.ndarray:
+    """(F, P) True where track p has an enabled marker at clip frame clip_frames[f] (distinct frames); the
+    markers of all tracks are given flat: track index, frame and enabled flag of each."""
+    clip_frames = np.asarray(clip_frames, dtype=np.float64)
+    mask = np.zeros((clip_frames.size, int(n_tracks)), dtype=bool)
+    if clip_frames.size == 0:
+        return mask
+    keep = np.asarray(marker_enabled, dtype=bool)
+    frames = np.asarray(marker_frames, dtype=np.float64)[keep]
+    tracks = np.asarray(track_index)[keep]
+    order = np.argsort(clip_frames)
+    slot = np.minimum(np.searchsorted(clip_frames[order], frames), clip_frames.size - 1)
+    hit = clip_frames[order][slot] == frames
+    mask[order[slot[hit]], tracks[hit]] = True
+    return mask
+
+
+def solved_index(solved_frames: np.ndarray, clip_frames: np.ndarray) -> np.ndarray:
+    """Index of each clip frame in the solve's camera list, -1 where the frame was not solved (or is not
+    a whole frame)."""
+    solved_frames = np.asarray(solved_frames, dtype=np.float64)
+    clip_frames = np.asarray(clip_frames, dtype=np.float64)
+    order = np.argsort(solved_frames)
+    slot = np.clip(np.searchsorted(solved_frames[order], clip_frames), 0, max(solved_frames.size - 1, 0))
+    if solved_frames.size == 0:
+        return np.full(clip_frames.shape, -1)
+    found = solved_frames[order][slot] == clip_frames
+    return np.where(found, order[slot], -1)
+
+
+def frames_below(counts: np.ndarray, frames: np.ndarray, min_bundles: int) -> np.ndarray:
+    """The frames whose bundle count is below the threshold."""
+    return np.asarray(frames)[np.asarray(counts) < int(min_bundles)]
+
+
+class BundlesDepth(PointsDepth):
+    """Median depth of the tracking bundles inside each view's frustum (core PointsDepth), restricted per
+    clip frame by a mask (solved frames; with `markers only`, the tracks with an enabled marker there).
+    Points are world positions (P, 3), or per frame (F, P, 3) for an object track (the object moves).
+    Views index the frames through `views.indices`. `frames` are the scene frame numbers of those indices,
+    `solved` (default: all) says which of them the solve covers, for messages."""
+
+    name = "tracking"
+
+    def __init__(self, points: np.ndarray, frame_mask: np.ndarray, frames: np.ndarray, min_points: int = 8,
+                 label: str = "tracking bundles", solved: np.ndarray | None = None, chunk: int = 64):
+        points = np.asarray(points, dtype=np.float64)
+        frame_mask = np.asarray(frame_mask, dtype=bool)
+        n_points = points.shape[-2] if points.ndim == 3 else points.reshape(-1, 3).shape[0]
+        if points.ndim == 3:
+            if points.shape[0] != frame_mask.shape[0]:
+                raise DepthError(f"{points.shape[0]} frames of bundle positions for {frame_mask.shape[0]} frames")
+            self.frame_points: np.ndarray | None = points
+            static = points[0]
+        else:
+            self.frame_points = None
+            static = points.reshape(-1, 3)
+        if n_points == 0:
+            raise DepthError("the solve has no bundles")
+        if frame_mask.shape[1] != n_points:
+            raise DepthError(f"a mask of {frame_mask.shape[1]} bundles for {n_points} bundles")
+        # Not PointsDepth.__init__: it drops non-finite points, which would break the mask's columns.
+        self.points = static
+        self.frame_mask = frame_mask & np.all(np.isfinite(points), axis=-1)
+        self.frames = np.asarray(frames, dtype=np.float64)
+        self.solved = np.ones(self.frames.shape, dtype=bool) if solved is None else np.asarray(solved, dtype=bool)
+        self.min_points = max(int(min_points), 1)
+        self.chunk = chunk
+        self.label = label
+
+    def visible_depths(self, views: Views) -> tuple[np.ndarray, np.ndarray]:
+        if np.any(views.indices >= self.frame_mask.shape[0]):
+            raise DepthError(f"the tracking depth holds {self.frame_mask.shape[0]} frames; a view asks for more")
+        if self.frame_points is None:
+            depth, inside = super().visible_depths(views)
+        else:
+            points = self.frame_points[views.indices]
+            cam = np.einsum("nji,npj->npi", views.rotations, points - views.centres[:, None, :])
+            depth, inside = frustum_visibility(cam, views.pixel_intrinsics, views.width, views.height)
+        return depth, inside & self.frame_mask[views.indices]
+
+    def describe(self) -> str:
+        return f"{self.label}, median of at least {self.min_points}"
+
+    def frames_without_depth(self, views: Views) -> np.ndarray:
+        """Scene frames (of the views) where fewer than `min_points` bundles are seen."""
+        return self.frames[views.indices][self.counts(views) < self.min_points]
+
+
+def require_depth(probe: BundlesDepth, trajectory: Trajectory) -> np.ndarray:
+    """The probe's depth at every frame of `trajectory`; raises NoDepthError naming the scene frames the
+    solve does not cover and those that see too few bundles (with how many they see)."""
+    views = Views.of(trajectory)
+    depth = probe(views)
+    missing = np.flatnonzero(~np.isfinite(depth))
+    if missing.size == 0:
+        return depth
+    frames = trajectory.frames[missing].astype(int)
+    unsolved = ~probe.solved[views.indices[missing]]
+    parts = []
+    if np.any(~unsolved):
+        few, counts = frames[~unsolved], probe.counts(views.take(missing[~unsolved]))
+        detail = ", ".join(f"{f}: {c}" for f, c in zip(few[:12], counts[:12], strict=False))
+        parts.append(f"frame {frame_list(few)}: fewer than {probe.min_points} bundles in view (frame: count {detail})")
+    if np.any(unsolved):
+        parts.append(f"frame {frame_list(frames[unsolved])}: outside the solve")
+    raise NoDepthError(f"{probe.label}: no depth at {'; at '.join(parts)}", frames.tolist())
+
+
+def external_reference(pose_path: str | Path, depth_path: str | Path, format: str | None = None,
+                       require_all: bool = True, **options: object) -> tuple[Trajectory, PerFrameDepth]:
+    """A reference extracted from footage by an external pose estimator, with its depth: the poses through
+    core.formats.read_trajectory (any supported format; `format` and `options` go to it) and one depth per
+    pose from a .txt / .npy of values, or from a folder of per-frame depth maps (.npy, natural name order,
+    each reduced to its median valid depth). Poses and depths share the estimator's arbitrary scale, which
+    Pi removes. A depth map that sees nothing gives no depth at that frame: with `require_all` a
+    NoDepthError names it; otherwise it is NaN in the probe."""
+    trajectory = read_trajectory(pose_path, format, **options)
+    depth_path = Path(depth_path)
+    if depth_path.is_dir():
+        values, kind = per_frame_median_depths(depth_path), "depth maps"
+    else:
+        values, kind = read_depth_values(depth_path), "depth values"
+    if values.size != len(trajectory):
+        raise DepthError(f"{depth_path.name}: {values.size} {kind} for the {len(trajectory)} poses of "
+                         f"{Path(pose_path).name}")
+    probe = PerFrameDepth(values, name=f"{kind} {depth_path.name}")
+    missing = np.flatnonzero(~np.isfinite(values))
+    if require_all and missing.size:
+        frames = trajectory.frames[missing].astype(int).tolist()
+        raise NoDepthError(f"{depth_path.name}: the depth map of frame {frame_list(frames)} holds no valid depth",
+                           frames)
+    return trajectory, probe
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading the clip (bpy).
+
+
+@dataclass(frozen=True, eq=False)
+class SolveData:
+    """What a clip's solve holds for one tracking object, as arrays: solved clip frames (K,), solved cameras
+    (K, 4, 4, camera-to-solve), bundles (P, 3) and their track names, the object's scale, and every marker
+    of those tracks flat (track index, clip frame, enabled)."""
+
+    clip_name: str
+    object_name: str
+    is_camera: bool
+    scale: float
+    solved_frames: np.ndarray
+    solved_cameras: np.ndarray
+    bundles: np.ndarray
+    track_names: list[str]
+    marker_track: np.ndarray
+    marker_frames: np.ndarray
+    marker_enabled: np.ndarray
+    average_error: float
+
+    def label(self) -> str:
+        return f"bundles of clip '{self.clip_name}' ({self.object_name})"
+
+
+def tracking_object_of(clip: object, name: str = "") -> object:
+    """The clip's tracking object called `name`; the camera object when `name` is empty."""
+    objects = clip.tracking.objects
+    if not name:
+        for obj in objects:
+            if obj.is_camera:
+                return obj
+        raise DepthError(f"clip '{clip.name}' has no camera tracking object")
+    obj = objects.get(name)
+    if obj is None:
+        names = ", ".join(repr(o.name) for o in objects)
+        raise DepthError(f"clip '{clip.name}' has no tracking object '{name}' (it has {names})")
+    return obj
+
+
+def _foreach(collection: object, attribute: str, dtype: type, width: int = 1) -> np.ndarray:
+    out = np.empty(len(collection) * width, dtype=dtype)
+    if out.size:
+        collection.foreach_get(attribute, out)
+    return out
+
+
+def read_solve(clip: object, object_name: str = "") -> SolveData:
+    """Read a solved clip's cameras, bundles and markers. Raises DepthError when there is no clip, it is
+    not solved, the tracking object does not exist or has no bundles."""
+    if clip is None:
+        raise DepthError("no movie clip chosen for the tracking depth")
+    tracking_object = tracking_object_of(clip, object_name)
+    reconstruction = tracking_object.reconstruction
+    if not reconstruction.is_valid or len(reconstruction.cameras) == 0:
+        raise DepthError(f"clip '{clip.name}' ({tracking_object.name}) is not solved: run Solve Camera Motion "
+                         "in the Movie Clip Editor first")
+    cameras = reconstruction.cameras
+    solved_frames = _foreach(cameras, "frame", np.int32).astype(np.int64)
+    # foreach_get returns matrices column-major.
+    solved = _foreach(cameras, "matrix", np.float32, 16).reshape(-1, 4, 4).transpose(0, 2, 1).astype(np.float64)
+    tracks = tracking_object.tracks
+    has_bundle = _foreach(tracks, "has_bundle", bool)
+    bundles_all = _foreach(tracks, "bundle", np.float32, 3).reshape(-1, 3).astype(np.float64)
+    chosen = np.flatnonzero(has_bundle)
+    if chosen.size == 0:
+        raise DepthError(f"clip '{clip.name}' ({tracking_object.name}) has no reconstructed bundles")
+    marker_track, marker_frames, marker_enabled, names = [], [], [], []
+    for column, track_index in enumerate(chosen):
+        track = tracks[int(track_index)]
+        names.append(track.name)
+        frames = _foreach(track.markers, "frame", np.int32)
+        muted = _foreach(track.markers, "mute", bool)
+        marker_track.append(np.full(frames.size, column))
+        marker_frames.append(frames)
+        marker_enabled.append(~muted)
+    return SolveData(
+        clip_name=clip.name, object_name=tracking_object.name, is_camera=bool(tracking_object.is_camera),
+        scale=1.0 if tracking_object.is_camera else float(tracking_object.scale),
+        solved_frames=solved_frames, solved_cameras=solved, bundles=bundles_all[chosen], track_names=names,
+        marker_track=np.concatenate(marker_track), marker_frames=np.concatenate(marker_frames).astype(np.int64),
+        marker_enabled=np.concatenate(marker_enabled), average_error=float(reconstruction.average_error))
+
+
+def solver_clip(scene: object, camera: object) -> object | None:
+    """The clip a camera's Camera Solver constraint follows (the scene's active clip when it says so)."""
+    if camera is None:
+        return None
+    for constraint in camera.constraints:
+        if constraint.type == "CAMERA_SOLVER" and not constraint.mute:
+            return scene.active_clip if constraint.use_active_clip else constraint.clip
+    return None
+
+
+def settings_clip(scene: object, settings: object) -> object | None:
+    """The clip the settings name, else the one the reference camera's Camera Solver follows."""
+    clip = getattr(settings, "tracking_clip", None)
+    if clip is None:
+        clip = solver_clip(scene, getattr(settings, "reference_camera", None))
+    return clip
+
+
+def clip_frames_of(clip: object, scene_frames: np.ndarray) -> np.ndarray:
+    """Scene frame numbers -> the clip's own frame numbers (BKE_movieclip_remap_scene_to_clip_frame)."""
+    return np.asarray(scene_frames, dtype=np.float64) - float(clip.frame_start) + 1.0
+
+
+def _object_world_scale(camera: object) -> float:
+    """The uniform scale of a camera's world matrix (its own and its parents'), at the current frame."""
+    if camera is None:
+        return 1.0
+    m = np.array(camera.matrix_world, dtype=np.float64)[:3, :3]
+    return float(np.cbrt(abs(np.linalg.det(m))))
+
+
+def _frame_layout(solve: SolveData, clip_frames: np.ndarray, markers_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each frame's solved camera or -1, per-frame bundle mask (F, P))."""
+    index = solved_index(solve.solved_frames, clip_frames)
+    mask = np.repeat((index >= 0)[:, None], solve.bundles.shape[0], axis=1)
+    if markers_only:
+        mask &= marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, clip_frames,
+                            solve.bundles.shape[0])
+    return index, mask
+
+
+def bundle_world_points(solve: SolveData, trajectory: Trajectory, clip_frames: np.ndarray,
+                        camera_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """World positions of the bundles at each frame of `trajectory` (the reference camera, whose world
+    matrix is R_t, C_t with a uniform `camera_scale`), NaN at unsolved frames: (F, P, 3), and the index of
+    each frame's solved camera (-1 where unsolved)."""
+    index = solved_index(solve.solved_frames, clip_frames)
+    n, p = len(trajectory), solve.bundles.shape[0]
+    points = np.full((n, p, 3), np.nan)
+    solved = np.flatnonzero(index >= 0)
+    if solved.size:
+        local = solve_space_points(solve.bundles, solve.solved_cameras[index[solved]], solve.scale)
+        matrices = trajectory.matrices()[solved]
+        matrices[:, :3, :3] *= camera_scale
+        points[solved] = world_points(matrices, local)
+    return points, index
+
+
+def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory,
+                         require_all: bool = True) -> BundlesDepth:
+    """The reference depth of a solved clip: a BundlesDepth over the bundles of the settings' clip and
+    tracking object as the reference camera (`trajectory`, its evaluated path) sees them. Frames with fewer
+    than `settings.tracking_min_bundles` bundles in view (or unsolved) have no depth (NaN): with
+    `require_all` (default) a NoDepthError names them and their bundle counts; otherwise the probe is
+    returned and `BundlesDepth.frames_without_depth` names them.
+
+    Raises DepthError when there is no clip, the clip is not solved, the tracking object is missing or has
+    no bundles, or (camera tracking object) the reference camera does not follow the solve."""
+    clip = settings_clip(scene, settings)
+    solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    clip_frames = clip_frames_of(clip, trajectory.frames)
+    camera = getattr(settings, "reference_camera", None) or getattr(scene, "camera", None)
+    points, index = bundle_world_points(solve, trajectory, clip_frames, _object_world_scale(camera))
+    _, mask = _frame_layout(solve, clip_frames, bool(getattr(settings, "tracking_markers_only", False)))
+    min_bundles = int(getattr(settings, "tracking_min_bundles", 8))
+    solved = index >= 0
+    if not np.any(solved):
+        raise NoDepthError(f"clip '{clip.name}' has no solved camera at any of frames "
+                           f"{int(trajectory.frames[0])}-{int(trajectory.frames[-1])}",
+                           trajectory.frames.astype(int).tolist())
+    if solve.is_camera:
+        # The camera object's bundles are static in the world: check the camera really follows the solve.
+        anchor = np.nanmedian(points[solved], axis=0)
+        drift = np.linalg.norm(points[solved] - anchor[None], axis=2)
+        depth_scale = float(np.nanmedian(np.linalg.norm(anchor - trajectory.centres[solved].mean(axis=0), axis=1)))
+        worst = int(np.argmax(drift.max(axis=1)))
+        if drift.max() > FOLLOW_TOLERANCE * max(depth_scale, 1e-300):
+            name = getattr(camera, "name", "?")
+            raise DepthError(f"camera '{name}' does not follow the solve of clip '{clip.name}' (bundles drift "
+                             f"by {drift.max() / depth_scale:.2g} of their distance at frame "
+                             f"{int(trajectory.frames[solved][worst])}): use the camera with its Camera "
+                             "Solver constraint, or one baked from it")
+        probe = BundlesDepth(anchor, mask, trajectory.frames, min_bundles, solve.label(), solved)
+    else:
+        probe = BundlesDepth(points, mask, trajectory.frames, min_bundles, solve.label(), solved)
+    if require_all:
+        require_depth(probe, trajectory)
+    return probe
+
+
+def bundle_counts(scene: object, settings: object, trajectory: Trajectory | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(scene frames, bundles in view at each) for the sidebar. With a trajectory, exactly what
+    `tracking_depth_probe` sees from it; without, from the solve alone through the clip's own camera
+    (focal length, principal point, frame size) over the solved frames: no frame stepping, cheap."""
+    if trajectory is not None:
+        probe = tracking_depth_probe(scene, settings, trajectory, require_all=False)
+        return trajectory.frames.astype(np.int64), probe.counts(Views.of(trajectory))
+    clip = settings_clip(scene, settings)
+    solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    clip_frames = solve.solved_frames.astype(np.float64)
+    _, mask = _frame_layout(solve, clip_frames, bool(getattr(settings, "tracking_markers_only", False)))
+    local = solve_space_points(solve.bundles, solve.solved_cameras, solve.scale)
+    intrinsics = clip_pixel_intrinsics(clip)
+    width, height = (int(v) for v in clip.size)
+    _, inside = frustum_visibility(local, np.repeat(intrinsics[None], len(clip_frames), axis=0), width, height)
+    scene_frames = (clip_frames + float(clip.frame_start) - 1.0).astype(np.int64)
+    return scene_frames, (inside & mask).sum(axis=1)
+
+
+def clip_pixel_intrinsics(clip: object) -> np.ndarray:
+    """fx, fy, cx, cy in pixels (image rows downwards) of the clip's tracking camera."""
+    camera = clip.tracking.camera
+    width, height = (float(v) for v in clip.size)
+    fx = float(camera.focal_length_pixels)
+    fy = fx * float(camera.pixel_aspect)
+    if hasattr(camera, "principal_point_pixels"):
+        px, py = camera.principal_point_pixels
+    else:  # pragma: no cover - older API (principal point in pixels)
+        px, py = camera.principal
+    # Blender's clip pixels start at the bottom-left corner.
+    return np.array([fx, fy, float(px), height - float(py)])
+
+
+@dataclass(frozen=True)
+class BundleSummary:
+    """Bundles in view per frame, summarized for the sidebar."""
+
+    frames: np.ndarray
+    counts: np.ndarray
+    min_bundles: int
+
+    @property
+    def minimum(self) -> int:
+        return int(self.counts.min()) if self.counts.size else 0
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.counts)) if self.counts.size else 0.0
+
+    @property
+    def frames_below(self) -> np.ndarray:
+        return frames_below(self.counts, self.frames, self.min_bundles)
+
+    def message(self) -> str:
+        below = self.frames_below
+        if below.size == 0:
+            return f"every frame sees at least {self.min_bundles} bundles"
+        return f"{below.size} frame(s) see fewer than {self.min_bundles} bundles: {frame_list(below)}"
+
+
+def bundle_summary(scene: object, settings: object) -> BundleSummary:
+    """Bundles in view per solved frame (through the clip's camera) against the settings' threshold."""
+    frames, counts = bundle_counts(scene, settings)
+    return BundleSummary(frames, counts, int(getattr(settings, "tracking_min_bundles", 8)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sidebar sub-panel.
+
+# The panel redraws often: the summary is recomputed only when the solve or the settings change.
+_summary_cache: dict[tuple, BundleSummary | str] = {}
+
+
+def _summary_key(scene: object, settings: object) -> tuple:
+    clip = settings_clip(scene, settings)
+    if clip is None:
+        return (None,)
+    objects = clip.tracking.objects
+    tracking_object = objects.get(settings.tracking_object) if settings.tracking_object else None
+    tracking_object = tracking_object or next((o for o in objects if o.is_camera), None)
+    reconstruction = tracking_object.reconstruction if tracking_object else None
+    stamp = (len(tracking_object.tracks), len(reconstruction.cameras), reconstruction.is_valid,
+             round(float(reconstruction.average_error), 9)) if reconstruction else ()
+    return (clip.name_full, clip.frame_start, tuple(clip.size), settings.tracking_object, stamp,
+            settings.tracking_min_bundles, settings.tracking_markers_only)
+
+
+def cached_summary(scene: object, settings: object) -> BundleSummary | str:
+    """The bundle summary, or the one-line reason there is none (no clip, not solved, ...)."""
+    key = _summary_key(scene, settings)
+    if key not in _summary_cache:
+        if len(_summary_cache) > 32:
+            _summary_cache.clear()
+        try:
+            _summary_cache[key] = bundle_summary(scene, settings)
+        except ParaScaleError as error:
+            _summary_cache[key] = str(error)
+    return _summary_cache[key]
+
+
+MAIN_PANEL = "VIEW3D_PT_parascale"
+_panel_classes: list[type] = []
+
+
+def _make_panel() -> type:
+    import bpy
+
+    class VIEW3D_PT_parascale_tracking(bpy.types.Panel):
+        """Pick the solved clip and tracking object; bundles in view per frame."""
+
+        bl_label = "Tracking Reference"
+        bl_idname = "VIEW3D_PT_parascale_tracking"
+        bl_space_type = "VIEW_3D"
+        bl_region_type = "UI"
+        bl_category = "ParaScale"
+
+        @classmethod
+        def poll(cls, context: bpy.types.Context) -> bool:
+            settings = getattr(context.scene, "parascale", None)
+            return settings is not None and settings.reference_source == "TRACKING"
+
+        def draw(self, context: bpy.types.Context) -> None:
+            layout = self.layout
+            layout.use_property_split = True
+            layout.use_property_decorate = False
+            scene = context.scene
+            settings = scene.parascale
+            layout.prop(settings, "tracking_clip")
+            clip = settings_clip(scene, settings)
+            if clip is not None and settings.tracking_clip is None:
+                layout.label(text=f"From the Camera Solver: {clip.name}", icon="INFO")
+            if clip is not None:
+                layout.prop_search(settings, "tracking_object", clip.tracking, "objects", text="Object")
+            layout.prop(settings, "tracking_min_bundles")
+            layout.prop(settings, "tracking_markers_only")
+            summary = cached_summary(scene, settings)
+            if isinstance(summary, str):
+                layout.label(text=summary, icon="ERROR")
+                return
+            col = layout.column(align=True)
+            col.label(text=f"Bundles in view: min {summary.minimum}, median {summary.median:g}",
+                      icon="TRACKER")
+            below = summary.frames_below
+            if below.size:
+                col.alert = True
+                col.label(text=f"{below.size} frame(s) below {summary.min_bundles}: {frame_list(below, 6)}",
+                          icon="ERROR")
+                col.label(text="These frames have no depth: lower Min Bundles or track more features")
+
+    return VIEW3D_PT_parascale_tracking
+
+
+def register() -> None:
+    import bpy
+
+    panel = _make_panel()
+    # A sub-panel of the add-on's main panel when there is one (it must be registered first).
+    if hasattr(bpy.types, MAIN_PANEL):
+        panel.bl_parent_id = MAIN_PANEL
+    bpy.utils.register_class(panel)
+    _panel_classes.append(panel)
+
+
+def unregister() -> None:
+    import bpy
+
+    while _panel_classes:
+        bpy.utils.unregister_class(_panel_classes.pop())
+    _summary_cache.clear()

@@ -1,0 +1,169 @@
+"""Build the ParaScale extension and install it into Blender the way users do (Install from Disk), for
+tests and benchmarks. Blender's user resources must already point at a temporary folder (conftest does
+that before bpy is imported)."""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+from extension_build import build_extension, manifest
+
+REPO = "user_default"
+_built_zip: Path | None = None
+
+
+def module_name() -> str:
+    """The installed add-on's module: bl_ext.<repository>.<extension id>."""
+    return f"bl_ext.{REPO}.{manifest()['id']}"
+
+
+def built_zip() -> Path:
+    """The extension zip, built once per process into a temporary folder."""
+    global _built_zip
+    if _built_zip is None or not _built_zip.is_file():
+        _built_zip = build_extension(Path(tempfile.mkdtemp(prefix="parascale-extension-")))
+    return _built_zip
+
+
+def is_enabled() -> bool:
+    import addon_utils
+
+    return bool(addon_utils.check(module_name())[1])
+
+
+def install_extension() -> ModuleType:
+    """Install the built zip into the user repository with Blender's own operator (enabled on install)
+    and return the installed module. Idempotent: an installed but disabled add-on is enabled again."""
+    import bpy
+
+    if not is_enabled():
+        result = bpy.ops.extensions.package_install_files(filepath=str(built_zip()), repo=REPO,
+                                                          enable_on_install=True)
+        if result != {"FINISHED"}:
+            raise RuntimeError(f"installing {built_zip()} returned {result}")
+    return ensure_enabled()
+
+
+def ensure_enabled() -> ModuleType:
+    """Enable the installed add-on if something (read_factory_settings) disabled it; the module."""
+    import addon_utils
+
+    if not is_enabled():
+        addon_utils.enable(module_name(), default_set=True, handle_error=_raise)
+    if not is_enabled():
+        raise RuntimeError(f"the add-on {module_name()} could not be enabled")
+    return importlib.import_module(module_name())
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
+# --- Scenes for the add-on tests and the benchmark --------------------------------------------------------
+
+def new_collection(name: str, scene=None):
+    import bpy
+
+    scene = scene or bpy.context.scene
+    collection = bpy.data.collections.new(name)
+    scene.collection.children.link(collection)
+    return collection
+
+
+def add_mesh(name: str, vertices, faces, collection=None, location=(0.0, 0.0, 0.0)):
+    """A mesh object from vertex and face lists, linked to `collection` (default: the scene's)."""
+    import bpy
+
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata([tuple(map(float, v)) for v in vertices], [], [tuple(map(int, f)) for f in faces])
+    mesh.update()
+    obj = bpy.data.objects.new(name, mesh)
+    obj.location = location
+    (collection or bpy.context.scene.collection).objects.link(obj)
+    return obj
+
+
+BOX_FACES = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+
+
+def box_vertices(centre, size):
+    import numpy as np
+
+    corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
+    return np.asarray(centre, dtype=float) + corners * np.asarray(size, dtype=float)
+
+
+def add_box(name: str, centre, size, collection=None):
+    return add_mesh(name, box_vertices(centre, size), BOX_FACES, collection)
+
+
+def add_quad(name: str, corners, collection=None):
+    return add_mesh(name, corners, [(0, 1, 2, 3)], collection)
+
+
+def build_set(name: str, scale: float, layout: str = "reference", collection_name: str | None = None):
+    """A small set `1000 * scale` units wide: a ground, a back wall and three boxes; `layout` "reference"
+    or "target" arranges the boxes differently (so the two scenes' depth profiles differ). Returns the
+    collection."""
+    collection = new_collection(collection_name or name)
+    s = scale
+    add_quad(f"{name}.Ground", [(-500 * s, -500 * s, 0), (500 * s, -500 * s, 0), (500 * s, 500 * s, 0),
+                                (-500 * s, 500 * s, 0)], collection)
+    add_quad(f"{name}.Wall", [(-500 * s, 400 * s, 0), (500 * s, 400 * s, 0), (500 * s, 400 * s, 400 * s),
+                              (-500 * s, 400 * s, 400 * s)], collection)
+    boxes = {"reference": [((0, 100, 50), (100, 100, 100)), ((-150, 0, 30), (60, 60, 60)),
+                           ((180, 250, 40), (80, 80, 80))],
+             "target": [((60, -50, 80), (120, 90, 160)), ((-120, 150, 60), (140, 100, 120)),
+                        ((0, 300, 30), (300, 40, 60))]}[layout]
+    for i, (centre, size) in enumerate(boxes):
+        add_box(f"{name}.Box{i}", [c * s for c in centre], [v * s for v in size], collection)
+    return collection
+
+
+def look_at_euler(eye, target):
+    """Blender Euler XYZ of a camera at `eye` looking at `target` (z up)."""
+    import mathutils
+
+    direction = mathutils.Vector(target) - mathutils.Vector(eye)
+    return direction.to_track_quat("-Z", "Y").to_euler("XYZ")
+
+
+def add_camera(name: str, location=(0.0, 0.0, 0.0), target=None, lens: float = 50.0, collection=None,
+               clip_start: float = 0.1, clip_end: float = 1000.0):
+    import bpy
+
+    data = bpy.data.cameras.new(name)
+    data.lens = lens
+    data.clip_start, data.clip_end = clip_start, clip_end
+    obj = bpy.data.objects.new(name, data)
+    obj.location = location
+    if target is not None:
+        obj.rotation_euler = look_at_euler(location, target)
+    (collection or bpy.context.scene.collection).objects.link(obj)
+    return obj
+
+
+def keyframe_locations(obj, frames, locations, target=None) -> None:
+    """Key `obj`'s location (and, with `target`, a look-at rotation) at each frame (test set-up only)."""
+    for frame, location in zip(frames, locations, strict=True):
+        obj.location = tuple(map(float, location))
+        obj.keyframe_insert("location", frame=int(frame))
+        if target is not None:
+            obj.rotation_euler = look_at_euler(location, target)
+            obj.keyframe_insert("rotation_euler", frame=int(frame))
+
+
+def world_matrices(scene, obj, frames):
+    """obj.matrix_world at each frame (frame_set, original object): an independent reader, (N, 4, 4)."""
+    import numpy as np
+
+    current = scene.frame_current
+    out = []
+    for frame in frames:
+        scene.frame_set(int(frame))
+        out.append(np.array(obj.matrix_world, dtype=np.float64))
+    scene.frame_set(current)
+    return np.array(out)

@@ -1,0 +1,139 @@
+"""Pose export and import through the installed operators: the calibrated camera to every format and
+preset of core.formats at the scene's render resolution, and pose files back into animated cameras that
+can serve as the reference of a transfer."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+import pytest
+from addon import add_box, add_camera, keyframe_locations, new_collection, world_matrices
+from parascale.core import formats
+from parascale.core.poses import Intrinsics, Trajectory, look_at, project_to_rotation
+
+FRAMES = np.arange(1, 21)
+
+
+@pytest.fixture
+def calibrated(addon_scene):
+    """A finished BOUNDS transfer; the scene renders at 640x360 at 50% (320x180 effective)."""
+    scene = addon_scene
+    scene.frame_start, scene.frame_end = 1, 20
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 640, 360, 50
+    reference_set = new_collection("ReferenceSet")
+    add_box("Subject", (0.0, 10.0, 2.0), (4.0, 4.0, 4.0), reference_set)
+    target_set = new_collection("TargetSet")
+    add_box("Miniature", (0.0, 0.01, 0.0), (0.004, 0.004, 0.004), target_set)
+    u = (FRAMES - 1) / 19
+    reference = add_camera("Ref", (0.0, -20.0, 3.0), (0.0, 10.0, 2.0), lens=35.0)
+    keyframe_locations(reference, FRAMES, np.stack([5 * u, -20 + 8 * u, 3 + u], axis=1), target=(0.0, 10.0, 2.0))
+    start = add_camera("Start", (0.01, -0.04, 0.005), (0.002, 0.01, 0.001))
+    settings = scene.parascale
+    settings.reference_camera, settings.reference_source, settings.reference_collection = reference, "BOUNDS", \
+        reference_set
+    settings.target_start, settings.target_source, settings.target_collection = start, "BOUNDS", target_set
+    assert bpy.ops.parascale.transfer_camera_move() == {"FINISHED"}
+    return scene, bpy.data.objects["Ref.ParaScale"]
+
+
+def _relative_motion(rotations: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pose of every frame in the first frame's camera axes: what relative formats keep."""
+    r0 = rotations[0]
+    return np.einsum("ji,njk->nik", r0, rotations), (centres - centres[0]) @ r0
+
+
+@pytest.mark.parametrize("name", list(formats.preset_descriptions()))
+def test_export_every_format_and_preset(calibrated, tmp_path, name):
+    scene, camera = calibrated
+    target = tmp_path / "poses"
+    assert bpy.ops.parascale.export_poses(filepath=str(target), preset=name) == {"FINISHED"}
+    written = [p for p in tmp_path.iterdir()]
+    assert written, "nothing written"
+    main = next(p for p in written if not p.name.endswith(".meta.json"))
+    trajectory = formats.read_trajectory(main)
+    expected_frames = formats.PRESETS[name].frames if name in formats.PRESETS else None
+    matrices = world_matrices(scene, camera, FRAMES)
+    if expected_frames is not None and expected_frames != FRAMES.size:
+        assert len(trajectory) == expected_frames
+        # Resampled over the same span: the first and last poses are kept.
+        ends = np.array([0, -1])
+        got_r, got_c = _relative_motion(trajectory.rotations[ends], trajectory.centres[ends])
+    else:
+        assert len(trajectory) == FRAMES.size
+        ends = slice(None)
+        got_r, got_c = _relative_motion(trajectory.rotations, trajectory.centres)
+    want_r, want_c = _relative_motion(project_to_rotation(matrices[:, :3, :3])[ends], matrices[ends, :3, 3])
+    np.testing.assert_allclose(got_r, want_r, atol=1e-5)
+    np.testing.assert_allclose(got_c, want_c, atol=1e-6 * max(1.0, np.abs(want_c).max()) + 1e-9)
+    if formats.resolve_format(name).carries_intrinsics != "none":
+        # The scene's render resolution (percentage applied).
+        assert (trajectory.intrinsics.width, trajectory.intrinsics.height) == (320, 180)
+
+
+def test_export_active_camera_and_nothing_to_export(calibrated, tmp_path):
+    scene, _ = calibrated
+    other = add_camera("Other", (1.0, 2.0, 3.0), (0.0, 0.0, 0.0))
+    keyframe_locations(other, [1, 20], [(1.0, 2.0, 3.0), (2.0, 2.0, 3.0)])
+    bpy.context.view_layer.objects.active = other
+    path = tmp_path / "active.json"
+    assert bpy.ops.parascale.export_poses(filepath=str(path), preset="parascale", camera="ACTIVE") == {"FINISHED"}
+    trajectory = formats.read_trajectory(path)
+    np.testing.assert_allclose(trajectory.centres[[0, -1]], [(1.0, 2.0, 3.0), (2.0, 2.0, 3.0)], atol=1e-6)
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    from addon import ensure_enabled
+
+    ensure_enabled()
+    with pytest.raises(RuntimeError, match="no camera to export"):
+        bpy.ops.parascale.export_poses(filepath=str(tmp_path / "none.json"), preset="parascale")
+
+
+def _file_trajectory(n: int = 30) -> Trajectory:
+    t = np.linspace(0.0, 1.0, n)
+    centres = np.stack([2 * np.cos(2 * t), 2 * np.sin(2 * t) - 5, 1 + 0.5 * t], axis=1)
+    return Trajectory(look_at(centres, np.array([[0.0, 0.0, 0.5]] * n)), centres, lens=np.linspace(30, 40, n),
+                      intrinsics=Intrinsics(width=1280, height=720), fps=24.0)
+
+
+@pytest.mark.parametrize("fmt", ["parascale", "realestate10k", "colmap", "transforms", "nerfstudio"])
+def test_import_a_pose_file_as_a_camera(addon_scene, tmp_path, fmt):
+    scene = addon_scene
+    scene.frame_start, scene.frame_end = 11, 40
+    trajectory = _file_trajectory()
+    path = tmp_path / ("model" if fmt == "colmap" else f"poses{'.txt' if fmt == 'realestate10k' else '.json'}")
+    formats.write_trajectory(path, trajectory, format=fmt)
+    assert bpy.ops.parascale.import_poses(filepath=str(path)) == {"FINISHED"}
+    camera = bpy.context.view_layer.objects.active
+    assert camera.type == "CAMERA" and camera.get("parascale_imported") == str(path)
+    matrices = world_matrices(scene, camera, np.arange(11, 41))
+    np.testing.assert_allclose(matrices[:, :3, 3], trajectory.centres, atol=1e-5)
+    np.testing.assert_allclose(matrices[:, :3, :3], trajectory.rotations, atol=1e-5)
+
+    # The imported camera serves as the reference of a transfer.
+    settings = scene.parascale
+    settings.reference_camera = camera
+    settings.reference_source, settings.target_source = "FIXED", "FIXED"
+    settings.reference_depth, settings.target_depth = 5.0, 0.05
+    settings.target_start = add_camera("Start", (0.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    assert bpy.ops.parascale.transfer_camera_move() == {"FINISHED"}
+
+
+def test_import_keeps_the_file_frames_when_asked(addon_scene, tmp_path):
+    trajectory = _file_trajectory(5).replace(frames=np.arange(100, 105))
+    path = tmp_path / "poses.json"
+    formats.write_trajectory(path, trajectory, format="parascale")
+    assert bpy.ops.parascale.import_poses(filepath=str(path), use_scene_start=False) == {"FINISHED"}
+    camera = bpy.context.view_layer.objects.active
+    np.testing.assert_allclose(world_matrices(addon_scene, camera, np.arange(100, 105))[:, :3, 3],
+                               trajectory.centres, atol=1e-6)
+
+
+def test_a_bad_file_is_reported_and_changes_nothing(addon_scene, tmp_path):
+    path = tmp_path / "broken.txt"
+    path.write_text("https://example.com\n0 0.5 0.9 0.5 0.5 0 0 1 0 0\n")
+    names = sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(RuntimeError, match="broken.txt"):
+        bpy.ops.parascale.import_poses(filepath=str(path))
+    with pytest.raises(RuntimeError, match="no such file"):
+        bpy.ops.parascale.import_poses(filepath=str(tmp_path / "missing.json"))
+    assert sorted(o.name for o in bpy.data.objects) == names

@@ -1,0 +1,80 @@
+"""The fidelity benchmark in its quick mode: the transferred move realizes the reference's parallax as
+Cycles measures it, independently of the depth probe the transfer used."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import bpy  # noqa: F401  (Blender-facing: conftest marks this module `blender`)
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import fidelity  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("fidelity")
+    results, check = fidelity.run(fidelity.QUICK_PAIRS, 12, out, "bench/fidelity.py --quick", progress=False)
+    return out, results, check
+
+
+def test_quick_run_writes_report_and_plot(quick_run):
+    out, results, _ = quick_run
+    text = (out / "fidelity.md").read_text()
+    png = (out / "fidelity.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert "Machine:" in text and "slope" in text
+    for r in results:
+        assert r.pair.label in text
+    assert len(results) == len(fidelity.QUICK_PAIRS) >= 2
+
+
+def test_quick_pairs_span_orders_of_magnitude():
+    factors = [p.factor for p in fidelity.QUICK_PAIRS]
+    assert min(factors) <= 1e-2 and max(factors) >= 1e2
+    assert len({p.target for p in fidelity.QUICK_PAIRS}) >= 2
+
+
+def test_calibrated_parallax_matches_reference_as_cycles_measures_it(quick_run):
+    _, results, check = quick_run
+    assert check.pce_ok
+    for r in results:
+        per_frame = r.modes["per_frame"]
+        assert per_frame.frames_missing == 0
+        assert per_frame.pce <= fidelity.GOAL_PCE
+        # Not just on average: every frame's realized parallax is within 2% of the reference's.
+        assert per_frame.worst <= fidelity.GOAL_PCE
+
+
+def test_calibrated_is_far_better_than_uncalibrated_and_global(quick_run):
+    _, results, check = quick_run
+    assert check.factor_ok and check.global_ok
+    measured = [r for r in results if np.isfinite(r.modes["uncalibrated"].pce)]
+    assert measured, "no quick pair where the uncalibrated camera still sees the scene"
+    for r in measured:
+        unc = r.modes["uncalibrated"]
+        # The uncalibrated move is off by about the scale factor: PCE ~ |ln k|.
+        assert unc.pce == pytest.approx(abs(np.log(r.pair.factor)), rel=0.25)
+        assert unc.pce >= fidelity.GOAL_FACTOR_VS_UNCALIBRATED * r.modes["per_frame"].pce
+    for r in results:
+        assert r.depth_varies
+        assert r.modes["per_frame"].pce < r.modes["global"].pce
+
+
+def test_trans_err_is_blind_to_scale(quick_run):
+    # The point of PCE: TransErr scores the uncalibrated move as (nearly) perfect.
+    _, results, _ = quick_run
+    for r in results:
+        assert r.modes["uncalibrated"].trans_err < 1e-4
+
+
+def test_quick_command_line_exits_zero_when_the_goals_hold(tmp_path, capsys):
+    assert fidelity.main(["--quick", "--output", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert " cores (" in printed  # the machine line
+    assert "Per-frame PCE <= 0.02 on every pair: yes" in printed
+    assert (tmp_path / "fidelity.md").is_file() and (tmp_path / "fidelity.png").is_file()
