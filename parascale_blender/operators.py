@@ -24,15 +24,16 @@ from .scene_reading import (
     scene_fps,
     scene_frame_range,
     scene_intrinsics,
+    scene_of,
 )
 
-# The per-frame fixed point stops at this relative change of the scale: the keyframes are float32 (about 7
-# significant digits), so a tighter scale would not survive being written, and against a dense mesh's
-# median depth every further digit costs a probe evaluation (about 0.1 s at 1M triangles).
-SCALE_TOLERANCE = 1e-6
-# A frame whose median depth jumps at the solution (an occlusion edge) has no exact fixed point; after this
-# many steps it is reported as not converged (its residual is then typically below 1e-3 relative).
-MAX_ITERATIONS = 16
+# The per-frame fixed point stops at this relative change of the scale (METHOD.md: 1e-9, a bounded count).
+# The bracketed secant converges superlinearly where a fixed point exists, so this costs a few probe
+# evaluations more than a float32-sized 1e-6 (251 -> 341 over 40 frames against 1M triangles).
+SCALE_TOLERANCE = 1e-9
+# A frame whose median depth jumps at the solution (an occlusion edge) has no exact fixed point; the bracket
+# closes on the jump within this many steps and the frame is reported as not converged.
+MAX_ITERATIONS = 64
 # Warn when float32 storage quantizes the written path by more than this fraction of its median step.
 PRECISION_WARNING_FRACTION = 0.01
 
@@ -156,20 +157,33 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
     if target_start.get(OUTPUT_MARKER) == reference.name:
         raise TrajectoryError(f"the target start '{target_start.name}' is the camera ParaScale wrote for this "
                               "reference: choose the camera that frames the target scene")
+    if scene.objects.get(target_start.name) != target_start:
+        raise TrajectoryError(f"the target start '{target_start.name}' is not in the scene '{scene.name}': run "
+                              "the transfer from the target's scene")
     if settings.target_source == "FOCUS" and target_start.type != "CAMERA":
         raise TrajectoryError(f"the target start '{target_start.name}' is not a camera: it has no focus distance")
     frames = scene_frame_range(scene, settings)
 
-    with preserved_frame(scene):
-        reference_samples, start_samples = sample_cameras(scene, [reference, target_start], frames, progress)
+    # The reference may live in a Blender scene of its own; it is then read there, at the same frames.
+    reference_scene = scene_of(reference, scene)
+    with preserved_frame(scene), preserved_frame(reference_scene):
+        if reference_scene == scene:
+            reference_samples, start_samples = sample_cameras(scene, [reference, target_start], frames, progress)
+        else:
+            reference_samples = sample_cameras(reference_scene, [reference], frames, progress)[0]
+            start_samples = sample_cameras(scene, [target_start], frames[:1])[0]
         data = reference.data
-        reference_trajectory = reference_samples.trajectory(scene_intrinsics(scene, data), scene_fps(scene),
-                                                            data.clip_start, data.clip_end)
+        # Its frame (resolution, aspect) and fps are its scene's; the core measures the target through the
+        # same frame.
+        reference_trajectory = reference_samples.trajectory(scene_intrinsics(reference_scene, data),
+                                                            scene_fps(reference_scene), data.clip_start,
+                                                            data.clip_end)
         if not np.any(np.diff(reference_trajectory.centres, axis=0)):
             raise NoMotionError(f"the reference '{reference.name}' does not move over frames {frames[0]}-"
                                 f"{frames[-1]}: a move without translation has no parallax to transfer")
         scene.frame_set(int(frames[0]))
-        reference_probe = reference_depth_probe(scene, settings, reference_trajectory, reference_samples)
+        reference_scene.frame_set(int(frames[0]))
+        reference_probe = reference_depth_probe(reference_scene, settings, reference_trajectory, reference_samples)
         target_probe = target_depth_probe(scene, settings, start_samples)
 
     reference_depth = np.asarray(reference_probe(Views.of(reference_trajectory)), dtype=np.float64)

@@ -92,14 +92,32 @@ def view_layer_of(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
 
 
 def evaluated_depsgraph(scene: bpy.types.Scene) -> bpy.types.Depsgraph:
-    """The scene's evaluated depsgraph, brought up to date (objects added since the last evaluation
-    included)."""
+    """The scene's evaluated depsgraph, created when the scene was never evaluated (another scene than
+    the window's) and brought up to date (objects added since the last evaluation included)."""
     context = bpy.context
-    if getattr(context, "scene", None) == scene and getattr(context, "view_layer", None) is not None:
+    view_layer = view_layer_of(scene)
+    if getattr(context, "scene", None) == scene and getattr(context, "view_layer", None) == view_layer:
         return context.evaluated_depsgraph_get()
-    depsgraph = view_layer_of(scene).depsgraph
-    depsgraph.update()
-    return depsgraph
+    with context.temp_override(scene=scene, view_layer=view_layer):
+        return bpy.context.evaluated_depsgraph_get()
+
+
+def scene_of(obj: bpy.types.Object, preferred: bpy.types.Scene) -> bpy.types.Scene:
+    """The scene to evaluate `obj` in: `preferred` when the object is in it, else the first scene that
+    holds it (a reference may live in a scene of its own)."""
+    if preferred.objects.get(obj.name) == obj:
+        return preferred
+    for scene in obj.users_scene:
+        return scene
+    raise TrajectoryError(f"'{obj.name}' is in no scene")
+
+
+def scene_of_collection(collection: bpy.types.Collection, preferred: bpy.types.Scene) -> bpy.types.Scene:
+    """The scene whose collection tree holds `collection`: `preferred` first."""
+    for scene in (preferred, *(s for s in bpy.data.scenes if s != preferred)):
+        if collection == scene.collection or collection in scene.collection.children_recursive:
+            return scene
+    raise DepthError(f"the collection '{collection.name}' is in no scene")
 
 
 def _focus_depths(camera_eval: bpy.types.Object, matrix: np.ndarray) -> float:
@@ -130,6 +148,7 @@ def sample_cameras(scene: bpy.types.Scene, cameras: list[bpy.types.Object], fram
     lens = [np.empty(n) for _ in cameras]
     focus = [np.empty(n) for _ in cameras]
     view_layer = view_layer_of(scene)
+    evaluated_depsgraph(scene)  # make sure the scene has one: frame_set then keeps it up to date
     with preserved_frame(scene):
         for i, frame in enumerate(frames):
             scene.frame_set(int(frame))
@@ -156,12 +175,26 @@ def read_camera_trajectory(scene: bpy.types.Scene, camera: bpy.types.Object, fra
     return samples.trajectory(scene_intrinsics(scene, data), scene_fps(scene), data.clip_start, data.clip_end)
 
 
-def _collection_instances(scene: bpy.types.Scene, collection: bpy.types.Collection
+@contextmanager
+def _collection_depsgraph(scene: bpy.types.Scene, collection: bpy.types.Collection
+                          ) -> Iterator[bpy.types.Depsgraph]:
+    """The evaluated depsgraph of the scene holding `collection`, at `scene`'s current frame. A collection
+    of another scene is evaluated in its own scene, whose frame is set for the read and then restored."""
+    owner = scene_of_collection(collection, scene)
+    if owner == scene or owner.frame_current == scene.frame_current:
+        yield evaluated_depsgraph(owner)
+        return
+    with preserved_frame(owner):
+        depsgraph = evaluated_depsgraph(owner)
+        owner.frame_set(scene.frame_current)
+        yield depsgraph
+
+
+def _collection_instances(depsgraph: bpy.types.Depsgraph, collection: bpy.types.Collection
                           ) -> Iterator[tuple[bpy.types.Object, np.ndarray]]:
     """(evaluated object, world matrix) of everything the collection contributes to the evaluated scene,
     instances (collection instances, geometry-node instances, particles) included."""
     members = {obj.name_full for obj in collection.all_objects}
-    depsgraph = evaluated_depsgraph(scene)
     for instance in depsgraph.object_instances:
         owner = instance.parent if instance.is_instance else instance.object
         if owner is None or owner.original.name_full not in members:
@@ -186,22 +219,23 @@ def read_collection_mesh(scene: bpy.types.Scene, collection: bpy.types.Collectio
     vertex_blocks: list[np.ndarray] = []
     triangle_blocks: list[np.ndarray] = []
     offset = 0
-    for obj, matrix in _collection_instances(scene, collection):
-        mesh = obj.to_mesh()
-        try:
-            mesh.calc_loop_triangles()
-            n_vertices, n_triangles = len(mesh.vertices), len(mesh.loop_triangles)
-            if n_vertices == 0 or n_triangles == 0:
-                continue
-            co = np.empty(3 * n_vertices, dtype=np.float32)
-            mesh.vertices.foreach_get("co", co)
-            tris = np.empty(3 * n_triangles, dtype=np.int32)
-            mesh.loop_triangles.foreach_get("vertices", tris)
-        finally:
-            obj.to_mesh_clear()
-        vertex_blocks.append(_world_points(co.reshape(-1, 3).astype(np.float64), matrix))
-        triangle_blocks.append(tris.reshape(-1, 3).astype(np.int64) + offset)
-        offset += n_vertices
+    with _collection_depsgraph(scene, collection) as depsgraph:
+        for obj, matrix in _collection_instances(depsgraph, collection):
+            mesh = obj.to_mesh()
+            try:
+                mesh.calc_loop_triangles()
+                n_vertices, n_triangles = len(mesh.vertices), len(mesh.loop_triangles)
+                if n_vertices == 0 or n_triangles == 0:
+                    continue
+                co = np.empty(3 * n_vertices, dtype=np.float32)
+                mesh.vertices.foreach_get("co", co)
+                tris = np.empty(3 * n_triangles, dtype=np.int32)
+                mesh.loop_triangles.foreach_get("vertices", tris)
+            finally:
+                obj.to_mesh_clear()
+            vertex_blocks.append(_world_points(co.reshape(-1, 3).astype(np.float64), matrix))
+            triangle_blocks.append(tris.reshape(-1, 3).astype(np.int64) + offset)
+            offset += n_vertices
     if not triangle_blocks:
         raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
     return np.concatenate(vertex_blocks), np.concatenate(triangle_blocks)
@@ -214,11 +248,11 @@ def read_collection_bounds(scene: bpy.types.Scene, collection: bpy.types.Collect
     if collection is None:
         raise DepthError("no collection chosen for the bounds depth")
     corners: list[np.ndarray] = []
-    for obj, matrix in _collection_instances(scene, collection):
-        box = np.array([tuple(c) for c in obj.bound_box], dtype=np.float64)
-        if obj.type == "MESH" and len(obj.data.vertices) == 0:
-            continue
-        corners.append(_world_points(box, matrix))
+    with _collection_depsgraph(scene, collection) as depsgraph:
+        for obj, matrix in _collection_instances(depsgraph, collection):
+            if obj.type == "MESH" and len(obj.data.vertices) == 0:
+                continue
+            corners.append(_world_points(np.array([tuple(c) for c in obj.bound_box], dtype=np.float64), matrix))
     if not corners:
         raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
     points = np.concatenate(corners)

@@ -157,13 +157,20 @@ def keyframe_locations(obj, frames, locations, target=None) -> None:
 
 
 def world_matrices(scene, obj, frames):
-    """obj.matrix_world at each frame (frame_set, original object): an independent reader, (N, 4, 4)."""
+    """obj's evaluated world matrix at each frame (frame_set + the scene's own depsgraph, created when the
+    scene is not the window's): an independent reader for tests, (N, 4, 4). The frame is restored."""
+    import bpy
     import numpy as np
 
+    if scene == bpy.context.scene:
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+    else:
+        with bpy.context.temp_override(scene=scene, view_layer=scene.view_layers[0]):
+            depsgraph = bpy.context.evaluated_depsgraph_get()
     current = scene.frame_current
     out = []
     for frame in frames:
         scene.frame_set(int(frame))
-        out.append(np.array(obj.matrix_world, dtype=np.float64))
+        out.append(np.array(obj.evaluated_get(depsgraph).matrix_world, dtype=np.float64))
     scene.frame_set(current)
     return np.array(out)

@@ -108,6 +108,8 @@ def test_bounds_transfer_matches_the_reference_parallax(move, capfd):
 
     record = _record(out)
     np.testing.assert_array_equal(record.frames, FRAMES)
+    record_module = importlib.import_module(f"{module_name()}.parascale_blender.transfer_record")
+    assert not record_module.is_stale(record, out_m[:, :3, 3])  # the float32 keys are what was recorded
     np.testing.assert_allclose(record.pi_reference, pi_reference, rtol=1e-5)
     np.testing.assert_allclose(record.pi_realized, pi_reference, rtol=1e-5)
     np.testing.assert_allclose(record.centres, out_m[:, :3, 3], atol=1e-6)
@@ -374,6 +376,15 @@ def _make_bad(move, case: str) -> str:
         settings.target_start = None
         move.scene.camera = None
         return "choose a target start camera"
+    if case == "target start in another scene":
+        other = bpy.data.scenes.new("Elsewhere")
+        move.scene.collection.objects.unlink(move.start)
+        other.collection.objects.link(move.start)
+        return "is not in the scene 'Scene'"
+    if case == "target focus without a distance":
+        settings.target_source = "FOCUS"
+        move.start.data.dof.focus_distance = 0.0
+        return "no focus distance"
     if case == "tracking without a clip":
         settings.reference_source = "TRACKING"
         return "no movie clip chosen for the tracking depth"
@@ -386,7 +397,8 @@ def _make_bad(move, case: str) -> str:
 
 BAD_CASES = ["no reference", "not a camera", "no motion", "empty target collection", "no target collection",
              "nothing in view", "reference as target start", "no target start, no scene camera",
-             "target sees nothing", "tracking without a clip"]
+             "target sees nothing", "tracking without a clip", "target start in another scene",
+             "target focus without a distance"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -460,3 +472,28 @@ def test_progress_is_reported_per_frame(move):
 def test_undo_is_one_step():
     # bpy.ops.ed.undo cannot run headless (no undo stack: its poll fails), so only the flag is checked.
     assert {"REGISTER", "UNDO"} <= set(bpy.types.PARASCALE_OT_transfer_camera_move.bl_options)
+
+
+def test_reference_in_a_scene_of_its_own(move):
+    """A reference camera and its set kept in another Blender scene are read there (its own depsgraph and
+    frames), and both scenes' current frames are left as they were."""
+    main = move.scene
+    other = bpy.data.scenes.new("ReferenceScene")
+    for obj in (move.reference,):
+        main.collection.objects.unlink(obj)
+        other.collection.objects.link(obj)
+    reference_set = move.settings.reference_collection
+    main.collection.children.unlink(reference_set)
+    other.collection.children.link(reference_set)
+    other.frame_set(3)
+    assert move.reference.name not in main.objects
+    before = world_matrices(other, move.reference, FRAMES)
+    assert _run() == {"FINISHED"}
+    assert (main.frame_current, other.frame_current) == (5, 3)
+    out = bpy.data.objects["Ref.ParaScale"]
+    assert out.name in main.objects and out.name not in other.objects
+    ref_m, out_m = world_matrices(other, move.reference, FRAMES), world_matrices(main, out, FRAMES)
+    np.testing.assert_array_equal(ref_m, before)
+    pi_reference = _pi(ref_m, _depth_along_view(ref_m, move.reference_centre))
+    np.testing.assert_allclose(_pi(out_m, _depth_along_view(out_m, move.target_centre)), pi_reference, rtol=2e-4)
+    np.testing.assert_allclose(_relative_rotations(out_m), _relative_rotations(ref_m), atol=2e-5)

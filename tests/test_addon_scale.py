@@ -94,7 +94,9 @@ def test_thousand_to_one_hundredth(two_sets):
     ratio = pi_realized_cycles / pi_reference_cycles
     assert np.abs(ratio - 1.0).max() < 0.02, ratio
 
-    record = importlib.import_module(f"{module_name()}.parascale_blender.transfer_record").load(out)
+    record_module = importlib.import_module(f"{module_name()}.parascale_blender.transfer_record")
+    record = record_module.load(out)
+    assert not record_module.is_stale(record, out_m[:, :3, 3])
     scale = record.scale
     assert 1e-6 < scale.min() < scale.max() < 1e-4  # the move shrank by about the ratio of the sets
     assert scale.max() / scale.min() > 1.01  # ... by a different factor at each frame (per-frame mode)

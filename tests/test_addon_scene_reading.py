@@ -113,3 +113,21 @@ def test_frame_range_intrinsics_and_scale(empty_scene):
     np.testing.assert_allclose(scene_reading.pose_rotations(matrix)[0], np.eye(3))
     with pytest.raises(TrajectoryError, match="scaled to zero"):
         scene_reading.pose_rotations(np.diag([0.0, 1.0, 1.0, 1.0])[None])
+
+
+def test_collection_of_another_scene_is_read_there(empty_scene):
+    other = bpy.data.scenes.new("Other")
+    collection = bpy.data.collections.new("Elsewhere")
+    other.collection.children.link(collection)
+    box = add_box("Moving", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), collection)
+    keyframe_locations(box, [1, 11], [(0.0, 0.0, 0.0), (10.0, 0.0, 0.0)])
+    other.frame_set(2)
+    empty_scene.frame_set(11)  # read at the caller's frame, in the collection's own scene
+    vertices, _ = scene_reading.read_collection_mesh(empty_scene, collection)
+    assert vertices[:, 0].min() == pytest.approx(9.5)
+    low, high = scene_reading.read_collection_bounds(empty_scene, collection)
+    assert (low[0], high[0]) == (pytest.approx(9.5), pytest.approx(10.5))
+    assert other.frame_current == 2 and empty_scene.frame_current == 11
+    orphan = bpy.data.collections.new("Orphan")
+    with pytest.raises(DepthError, match="'Orphan' is in no scene"):
+        scene_reading.read_collection_mesh(empty_scene, orphan)

@@ -104,3 +104,19 @@ def test_multilayer_exr_output(empty_scene):
     else:
         assert settings.file_format == "OPEN_EXR_MULTILAYER"
     assert settings.color_depth == "32"
+
+
+def test_png_output_and_format_settings_order(empty_scene):
+    compat.set_multilayer_exr_output(empty_scene)
+    compat.set_png_output(empty_scene)
+    settings = empty_scene.render.image_settings
+    assert (settings.file_format, settings.color_mode, settings.color_depth) == ("PNG", "RGB", "8")
+    names = compat.image_format_settings()
+    assert all(hasattr(settings, name) for name in names)
+    # Restoring in this order puts back what was there (5.0: media type before the format it constrains).
+    saved = [(name, getattr(settings, name)) for name in names]
+    compat.set_multilayer_exr_output(empty_scene)
+    for name, value in saved:
+        setattr(settings, name, value)
+    assert settings.file_format == "PNG"
+    assert (names[0] == "media_type") == (bpy.app.version >= (5, 0, 0))

@@ -78,3 +78,13 @@ def test_quick_command_line_exits_zero_when_the_goals_hold(tmp_path, capsys):
     assert " cores (" in printed  # the machine line
     assert "Per-frame PCE <= 0.02 on every pair: yes" in printed
     assert (tmp_path / "fidelity.md").is_file() and (tmp_path / "fidelity.png").is_file()
+
+
+def test_run_all_runs_every_benchmark_script_and_only_those(capsys):
+    import run_all
+
+    names = [path.stem for path in run_all.benchmarks()]
+    assert "fidelity" in names and "transfer" in names
+    assert "machine" not in names and "run_all" not in names  # a helper and the runner itself
+    assert run_all.main(["--only", "no-such-benchmark"]) == 2
+    assert "no benchmark named no-such-benchmark" in capsys.readouterr().err
