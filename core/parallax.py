@@ -253,9 +253,8 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             scale[t - 1] = s
             previous = previous + s * u
             continue
-        lo, f_lo = 0.0, -d
-        hi, f_hi = np.inf, np.nan
-        s_prev, f_prev = lo, f_lo
+        lo, hi = 0.0, np.inf
+        s_prev, f_prev = lo, -d
         s = d / z
         best_s, best_f = s, np.inf
         ok = False
@@ -264,7 +263,7 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             count += 1
             d_new = depth_at(t, previous + s * u)
             if not np.isfinite(d_new):
-                hi, f_hi = s, np.nan
+                hi = s
                 s = 0.5 * (lo + hi)
                 continue
             fixed_point = d_new / z
@@ -275,9 +274,9 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             if abs(f_new) < best_f:
                 best_s, best_f = s, abs(f_new)
             if f_new < 0:
-                lo, f_lo = s, f_new
+                lo = s
             else:
-                hi, f_hi = s, f_new
+                hi = s
             if np.isfinite(hi) and hi - lo <= tolerance * hi:
                 break  # closed on a jump of the depth: no exact fixed point
             candidate = s - f_new * (s - s_prev) / (f_new - f_prev) if f_new != f_prev else np.nan

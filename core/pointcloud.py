@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PoseFileError
+from .formats_common import read_text
 from .poses import BLENDER_TO_OPENCV
 
 NO_HIT_DEPTH = 1e9
@@ -127,49 +128,40 @@ def read_ply(path: str | Path) -> np.ndarray:
     return _finite_points(points, path)
 
 
+def _point_rows(path: Path, rows: list[tuple[int, list[str]]], columns: slice, expected: str,
+                fields_ok) -> np.ndarray:
+    """Parse (line number, fields) rows into x y z points taken from `columns`, with one-line errors."""
+    points = []
+    for number, fields in rows:
+        if not fields_ok(len(fields)):
+            raise PoseFileError(path, f"line {number}", f"expected {expected}, got {len(fields)} values")
+        try:
+            point = [float(v) for v in fields[columns]]
+        except ValueError:
+            raise PoseFileError(path, f"line {number}", "not a number") from None
+        if not all(np.isfinite(point)):
+            raise PoseFileError(path, f"line {number}", "NaN or infinite coordinate")
+        points.append(point)
+    if not points:
+        raise PoseFileError(path, "", "no points")
+    return np.array(points)
+
+
 def read_xyz(path: str | Path) -> np.ndarray:
     """Points from an .xyz text file: x y z per line (extra columns ignored, '#' comments)."""
     path = Path(path)
-    rows = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = line.replace(",", " ").split()
-        if len(fields) < 3:
-            raise PoseFileError(path, f"line {number}", f"expected x y z, got {len(fields)} values")
-        try:
-            rows.append([float(v) for v in fields[:3]])
-        except ValueError:
-            raise PoseFileError(path, f"line {number}", "not a number") from None
-        if not all(np.isfinite(rows[-1])):
-            raise PoseFileError(path, f"line {number}", "NaN or infinite coordinate")
-    if not rows:
-        raise PoseFileError(path, "", "no points")
-    return np.array(rows)
+    rows = [(number, line.split("#", 1)[0].replace(",", " ").split())
+            for number, line in enumerate(read_text(path).splitlines(), start=1)]
+    return _point_rows(path, [r for r in rows if r[1]], slice(0, 3), "x y z", lambda n: n >= 3)
 
 
 def read_colmap_points(path: str | Path) -> np.ndarray:
     """X Y Z of a COLMAP points3D.txt (POINT3D_ID X Y Z R G B ERROR TRACK[])."""
     path = Path(path)
-    rows = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split()
-        if len(fields) < 8 or (len(fields) - 8) % 2:
-            raise PoseFileError(path, f"line {number}", "expected POINT3D_ID X Y Z R G B ERROR TRACK[] "
-                                f"(8 fields and pairs), got {len(fields)}")
-        try:
-            rows.append([float(v) for v in fields[1:4]])
-        except ValueError:
-            raise PoseFileError(path, f"line {number}", "not a number") from None
-        if not all(np.isfinite(rows[-1])):
-            raise PoseFileError(path, f"line {number}", "NaN or infinite coordinate")
-    if not rows:
-        raise PoseFileError(path, "", "no points")
-    return np.array(rows)
+    rows = [(number, line.split()) for number, line in enumerate(read_text(path).splitlines(), start=1)
+            if line.strip() and not line.lstrip().startswith("#")]
+    return _point_rows(path, rows, slice(1, 4), "POINT3D_ID X Y Z R G B ERROR TRACK[] (8 fields and pairs)",
+                       lambda n: n >= 8 and (n - 8) % 2 == 0)
 
 
 def read_npy(path: str | Path) -> np.ndarray:
@@ -278,7 +270,7 @@ def read_depth_values(path: str | Path) -> np.ndarray:
         where = [f"index {i}" for i in range(values.size)]
     else:
         items, where = [], []
-        for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        for number, line in enumerate(read_text(path).splitlines(), start=1):
             line = line.split("#", 1)[0].strip()
             if not line:
                 continue
@@ -300,15 +292,6 @@ def read_depth_values(path: str | Path) -> np.ndarray:
     return values
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PoseFileError(path, "", "no such file") from None
-    except IsADirectoryError:
-        raise PoseFileError(path, "", "is a folder, not a file") from None
-    except UnicodeDecodeError as error:
-        raise PoseFileError(path, f"byte {error.start}", "not UTF-8 text") from None
 
 
 __all__ = ["read_points", "read_ply", "read_xyz", "read_colmap_points", "read_npy", "read_depth_map",

@@ -273,11 +273,4 @@ class PARASCALE_OT_transfer_camera_move(bpy.types.Operator):
 CLASSES = (PARASCALE_OT_transfer_camera_move,)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

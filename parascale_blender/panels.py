@@ -5,12 +5,17 @@ from __future__ import annotations
 import bpy
 
 
-class VIEW3D_PT_parascale(bpy.types.Panel):
-    bl_label = "ParaScale"
-    bl_idname = "VIEW3D_PT_parascale"
+class SidebarPanel:
+    """Where every ParaScale panel lives: the 3D viewport sidebar (N panel), tab "ParaScale"."""
+
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "ParaScale"
+
+
+class VIEW3D_PT_parascale(SidebarPanel, bpy.types.Panel):
+    bl_label = "ParaScale"
+    bl_idname = "VIEW3D_PT_parascale"
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -60,11 +65,4 @@ class VIEW3D_PT_parascale(bpy.types.Panel):
 CLASSES = (VIEW3D_PT_parascale,)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

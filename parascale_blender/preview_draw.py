@@ -21,6 +21,7 @@ from gpu_extras.batch import batch_for_shader
 
 from ..core.errors import ParaScaleError
 from . import preview_data
+from .panels import SidebarPanel
 
 FONT_ID = 0
 _draw_handles: dict[str, object] = {}
@@ -178,12 +179,9 @@ class PARASCALE_OT_render_preview(bpy.types.Operator):
 # ---------------------------------------------------------------------------------------------- panel
 
 
-class PARASCALE_PT_parallax_readout(bpy.types.Panel):
+class PARASCALE_PT_parallax_readout(SidebarPanel, bpy.types.Panel):
     bl_label = "Parallax Readout"
     bl_idname = "PARASCALE_PT_parallax_readout"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "ParaScale"
     # A sub-panel of the add-on's sidebar panel (panels.py registers it first).
     bl_parent_id = "VIEW3D_PT_parascale"
 

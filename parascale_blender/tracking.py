@@ -503,14 +503,13 @@ _panel_classes: list[type] = []
 def _make_panel() -> type:
     import bpy
 
-    class VIEW3D_PT_parascale_tracking(bpy.types.Panel):
+    from .panels import SidebarPanel
+
+    class VIEW3D_PT_parascale_tracking(SidebarPanel, bpy.types.Panel):
         """Pick the solved clip and tracking object; bundles in view per frame."""
 
         bl_label = "Tracking Reference"
         bl_idname = "VIEW3D_PT_parascale_tracking"
-        bl_space_type = "VIEW_3D"
-        bl_region_type = "UI"
-        bl_category = "ParaScale"
 
         @classmethod
         def poll(cls, context: bpy.types.Context) -> bool:
