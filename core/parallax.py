@@ -231,7 +231,10 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
     it or lands where the target sees nothing (the step would pass the subject). Where the depth jumps (a
     median switching between two groups of surfaces) there is no exact fixed point: the bracket closes on
     the jump, the frame is reported as not converged, and the scale with the smallest |f| is kept.
-    A frame where the target sees nothing at all keeps the previous scale so every such frame is named."""
+    Each frame starts from the depth the previous frame converged to (the camera moved one step and turned
+    slightly), which saves the probe evaluation at C'_{t-1}; that evaluation is made only when the first
+    guesses see nothing, and a frame where the target sees nothing from C'_{t-1} either keeps the previous
+    scale so every such frame is named."""
     n_steps = directions.shape[0]
     scale = np.empty(n_steps)
     converged = np.zeros(n_steps, dtype=bool)
@@ -239,6 +242,7 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
     missing: list[int] = []
     previous = start.copy()
     last_scale = np.nan
+    last_depth = np.nan
 
     def depth_at(t: int, centre: np.ndarray) -> float:
         return float(target(views.take(t, centres=centre))[0])
@@ -246,7 +250,8 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
     for t in range(1, n_steps + 1):
         u = directions[t - 1]
         z = ref_depth[t]
-        d = depth_at(t, previous)
+        exact_start = not np.isfinite(last_depth)
+        d = depth_at(t, previous) if exact_start else last_depth
         if not np.isfinite(d):
             missing.append(int(frames[t]))
             s = last_scale if np.isfinite(last_scale) else 1.0
@@ -259,13 +264,24 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
         best_s, best_f = s, np.inf
         ok = False
         count = 0
+        blind = 0
         while count < max_iterations:
             count += 1
             d_new = depth_at(t, previous + s * u)
             if not np.isfinite(d_new):
+                blind += 1
+                if blind == 4 and not exact_start:
+                    # Four guesses saw nothing: look from C'_{t-1} itself before bisecting further.
+                    exact_start = True
+                    count += 1
+                    d0 = depth_at(t, previous)
+                    if not np.isfinite(d0):
+                        break
+                    s_prev, f_prev = 0.0, -d0
                 hi = s
                 s = 0.5 * (lo + hi)
                 continue
+            blind = 0
             fixed_point = d_new / z
             if abs(fixed_point - s) <= tolerance * abs(s):
                 s, ok = fixed_point, True
@@ -284,8 +300,15 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             if not (np.isfinite(candidate) and lo < candidate < hi):
                 candidate = 0.5 * (lo + hi) if np.isfinite(hi) else max(fixed_point, 2.0 * lo)
             s = candidate
-        if not ok:
-            s = best_s
+        if not np.isfinite(best_f) and not ok:
+            # The target sees nothing from C'_{t-1} nor anywhere along the step.
+            missing.append(int(frames[t]))
+            s = last_scale if np.isfinite(last_scale) else 1.0
+            last_depth = np.nan
+        else:
+            if not ok:
+                s = best_s
+            last_depth = s * z
         scale[t - 1] = s
         converged[t - 1] = ok
         iterations[t - 1] = count

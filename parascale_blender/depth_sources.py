@@ -10,7 +10,7 @@ import bpy
 import numpy as np
 
 from ..core.depth import BoundsDepth, DepthProbe, FixedDepth, PerFrameDepth
-from ..core.errors import DepthError
+from ..core.errors import DepthError, frame_list
 from ..core.poses import Trajectory
 from .scene_reading import CameraSamples, read_collection_bounds, read_collection_mesh
 
@@ -46,7 +46,29 @@ def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: 
         from .tracking import tracking_depth_probe
 
         return tracking_depth_probe(scene, settings, trajectory)
+    if source == "IMPORTED":
+        return imported_depth_probe(settings.reference_camera, trajectory)
     raise DepthError(f"unknown reference depth source {source!r}")
+
+
+def imported_depth_probe(camera: bpy.types.Object, trajectory: Trajectory) -> PerFrameDepth:
+    """The per-frame depth stored on a camera by Import Camera Poses (with a depth file), for the frames of
+    `trajectory`; every frame must have been imported."""
+    from .io_operators import IMPORTED_DEPTH
+
+    stored = camera.get(IMPORTED_DEPTH) if camera is not None else None
+    if stored is None:
+        raise DepthError(f"'{getattr(camera, 'name', '')}' has no imported depth: import its pose file with a "
+                         "depth file (Import Camera Poses > Depth), or choose another reference depth")
+    frames = np.asarray(list(stored["frames"]), dtype=np.int64)
+    depth = np.asarray(list(stored["depth"]), dtype=np.float64)
+    wanted = np.rint(trajectory.frames).astype(np.int64)
+    index = np.clip(np.searchsorted(frames, wanted), 0, frames.size - 1)
+    absent = wanted[frames[index] != wanted]
+    if absent.size:
+        raise DepthError(f"no imported depth at frame {frame_list(absent)} of '{camera.name}' (imported frames "
+                         f"{frames[0]}-{frames[-1]})")
+    return PerFrameDepth(depth[index], name=f"imported {stored.get('source', 'depth')}")
 
 
 def target_depth_probe(scene: bpy.types.Scene, settings: object, start_samples: CameraSamples) -> DepthProbe:

@@ -18,6 +18,8 @@ from .operators import select_only
 from .scene_reading import read_camera_trajectory
 
 IMPORTED_MARKER = "parascale_imported"
+# Per-frame depth imported with a pose file, stored on the imported camera: {"frames", "depth", "source"}.
+IMPORTED_DEPTH = "parascale_imported_depth"
 # Blender keeps only pointers to the strings of enum items: build them once, keep them for its lifetime.
 PRESET_ITEMS: list[tuple[str, str, str]] = [(name, name, description)
                                             for name, description in formats.preset_descriptions().items()]
@@ -107,10 +109,22 @@ class PARASCALE_OT_import_poses(bpy.types.Operator, ImportHelper):
                                   description="Shift the file's frames so its first frame is the scene's start "
                                               "frame (pose files usually count from 0)")
 
+    depth_path: StringProperty(name="Depth", subtype="FILE_PATH", default="",
+                               description="Optional depth of the same frames, in the poses' own scale (an "
+                                           "external pose estimator's output): a .txt or .npy of one value per "
+                                           "pose, or a folder of .npy depth maps. The reference depth source "
+                                           "'Imported' uses it")
+
     def execute(self, context: bpy.types.Context) -> set[str]:
+        from .tracking import external_reference
+
         path = Path(bpy.path.abspath(self.filepath))
+        depth = None
         try:
-            trajectory = formats.read_trajectory(path)
+            if self.depth_path:
+                trajectory, depth = external_reference(path, Path(bpy.path.abspath(self.depth_path)))
+            else:
+                trajectory = formats.read_trajectory(path)
         except (ParaScaleError, OSError) as error:
             self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
             return {"CANCELLED"}
@@ -119,6 +133,9 @@ class PARASCALE_OT_import_poses(bpy.types.Operator, ImportHelper):
         name = path.stem if path.suffix else path.name
         camera = write_camera(context.scene, trajectory, name, rotation_mode="XYZ")
         camera[IMPORTED_MARKER] = str(path)
+        if depth is not None:
+            camera[IMPORTED_DEPTH] = {"frames": [int(f) for f in trajectory.frames],
+                                      "depth": depth.values.tolist(), "source": depth.name}
         select_only(context, camera)
         intrinsics = trajectory.intrinsics
         self.report({"INFO"}, f"ParaScale: imported {len(trajectory)} frames (frames {int(trajectory.frames[0])}-"

@@ -31,6 +31,11 @@ class VIEW3D_PT_parascale(SidebarPanel, bpy.types.Panel):
             box.prop(settings, "reference_collection", text="Collection")
         elif settings.reference_source == "FIXED":
             box.prop(settings, "reference_depth", text="Depth")
+        elif settings.reference_source == "IMPORTED":
+            camera = settings.reference_camera
+            has_depth = camera is not None and camera.get("parascale_imported_depth") is not None
+            box.label(text="Depth imported with the poses" if has_depth else
+                      "No imported depth: Import Camera Poses with a Depth file", icon="INFO" if has_depth else "ERROR")
         # TRACKING: the clip, tracking object and bundle counts are in the Tracking Reference sub-panel.
 
         box = layout.box()

@@ -11,8 +11,10 @@ REFERENCE_SOURCES = [
     ("FOCUS", "Focus", "The reference camera's focus distance (or distance to its focus object), per frame"),
     ("FIXED", "Fixed", "One depth for every frame"),
     ("TRACKING", "Tracking", "Median depth of the bundles of a solved movie clip"),
+    ("IMPORTED", "Imported", "The per-frame depth imported with the reference's pose file (Import Camera Poses "
+                             "with a depth file: an external pose estimator's poses and depths)"),
 ]
-TARGET_SOURCES = [item for item in REFERENCE_SOURCES if item[0] != "TRACKING"]
+TARGET_SOURCES = [item for item in REFERENCE_SOURCES if item[0] not in ("TRACKING", "IMPORTED")]
 TARGET_SOURCES[2] = ("FOCUS", "Focus", "The target start camera's focus distance (or distance to its focus object)")
 MODES = [
     ("PER_FRAME", "Per Frame", "Match the parallax of every frame against the target's own depth (calibrated)"),

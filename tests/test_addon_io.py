@@ -137,3 +137,51 @@ def test_a_bad_file_is_reported_and_changes_nothing(addon_scene, tmp_path):
     with pytest.raises(RuntimeError, match="no such file"):
         bpy.ops.parascale.import_poses(filepath=str(tmp_path / "missing.json"))
     assert sorted(o.name for o in bpy.data.objects) == names
+
+
+def test_import_with_depth_serves_as_a_reference_of_known_parallax(addon_scene, tmp_path):
+    """An external pose estimate with its own depths (arbitrary common scale): imported together, the
+    'Imported' reference source gives Pi_t = step / depth, and the per-frame transfer realizes exactly it."""
+    scene = addon_scene
+    scene.frame_start, scene.frame_end = 1, 30
+    trajectory = _file_trajectory()
+    depths = np.linspace(4.0, 2.5, len(trajectory))
+    pose_path, depth_path = tmp_path / "estimate.json", tmp_path / "estimate_depth.txt"
+    formats.write_trajectory(pose_path, trajectory, format="parascale")
+    depth_path.write_text("\n".join(f"{d:.17g}" for d in depths) + "\n")
+    assert bpy.ops.parascale.import_poses(filepath=str(pose_path), depth_path=str(depth_path)) == {"FINISHED"}
+    camera = bpy.context.view_layer.objects.active
+    settings = scene.parascale
+    settings.reference_camera, settings.reference_source = camera, "IMPORTED"
+    settings.target_source, settings.target_depth = "FIXED", 0.02
+    settings.target_start = add_camera("Start", (0.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    assert bpy.ops.parascale.transfer_camera_move() == {"FINISHED"}
+    from parascale.parascale_blender.transfer_record import load
+
+    record = load(bpy.data.objects[f"{camera.name}.ParaScale"])
+    expected = np.linalg.norm(np.diff(trajectory.centres, axis=0), axis=1) / depths[1:]
+    np.testing.assert_allclose(record.pi_reference, expected, rtol=1e-5)
+    np.testing.assert_allclose(record.pi_realized, expected, rtol=1e-5)
+    np.testing.assert_allclose(record.depth_reference, depths, rtol=1e-12)
+
+
+def test_import_with_a_wrong_depth_file_or_without_depth_is_refused(addon_scene, tmp_path):
+    trajectory = _file_trajectory()
+    pose_path, depth_path = tmp_path / "estimate.json", tmp_path / "short.txt"
+    formats.write_trajectory(pose_path, trajectory, format="parascale")
+    depth_path.write_text("1.0\n2.0\n")
+    names = sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(RuntimeError, match="2 depth values for the 30 poses"):
+        bpy.ops.parascale.import_poses(filepath=str(pose_path), depth_path=str(depth_path))
+    assert sorted(o.name for o in bpy.data.objects) == names
+    # Imported without depth: the 'Imported' source says what to do, and nothing is written.
+    assert bpy.ops.parascale.import_poses(filepath=str(pose_path)) == {"FINISHED"}
+    camera = bpy.context.view_layer.objects.active
+    settings = addon_scene.parascale
+    settings.reference_camera, settings.reference_source = camera, "IMPORTED"
+    settings.target_source, settings.target_depth = "FIXED", 0.02
+    settings.target_start = add_camera("Start", (0.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    names = sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(RuntimeError, match="has no imported depth"):
+        bpy.ops.parascale.transfer_camera_move()
+    assert sorted(o.name for o in bpy.data.objects) == names

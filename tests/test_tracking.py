@@ -343,14 +343,17 @@ def test_object_track_bundles_follow_blenders_object_solver(solved: Solved):
     trajectory = solved.trajectory()
     camera_depth = tracking.tracking_depth_probe(solved.scene, solved.settings, trajectory)(Views.of(trajectory))
     solved.settings.tracking_object = tracked.name
-    empty = bpy.data.objects.new("ObjectSolver", None)
-    solved.scene.collection.objects.link(empty)
-    constraint = empty.constraints.new("OBJECT_SOLVER")
-    constraint.use_active_clip, constraint.clip, constraint.object = False, clip, tracked.name
-    constraint.camera = solved.camera
     bundles = np.array([t.bundle for t in tracked.tracks if t.has_bundle])
     for scale in (1.0, 2.5):
         tracked.scale = scale
+        # A fresh constrained object per scale: Blender 4.2 may keep a constraint's result from before the
+        # tracking object's scale changed.
+        empty = bpy.data.objects.new(f"ObjectSolver{scale}", None)
+        solved.scene.collection.objects.link(empty)
+        constraint = empty.constraints.new("OBJECT_SOLVER")
+        constraint.use_active_clip, constraint.clip, constraint.object = False, clip, tracked.name
+        constraint.camera = solved.camera
+        empty.update_tag()
         probe = tracking.tracking_depth_probe(solved.scene, solved.settings, trajectory)
         # The solved scene need not be the window's: read the constraint's result from its own depsgraph.
         matrices = world_matrices(solved.scene, empty, FRAMES)
