@@ -5,12 +5,15 @@ without a guard (machine.py) and this file are skipped. Each writes its own benc
     .venv/bin/python bench/run_all.py [--only NAME ...] [--list]
 
 Prints each benchmark's output as it runs, then a status line per benchmark; exits non-zero when any
-benchmark failed (the others still run).
+benchmark failed (the others still run). The README's speed tables (between `<!-- bench:NAME -->`
+markers) are then rewritten from the results of the benchmarks that succeeded, so every figure there
+comes from this command.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +30,36 @@ def benchmarks() -> list[Path]:
     """The benchmark scripts, in name order."""
     return [path for path in sorted(BENCH_DIR.glob("*.py"))
             if path.name != Path(__file__).name and "__main__" in path.read_text()]
+
+
+# README sections filled from bench/results/<name>.md, with their headings.
+README_SECTIONS = {
+    "transfer": "Speed: transfer (core, numpy)",
+    "geometry": "Speed: geometry depth source",
+    "operator": "Speed: the operator in Blender",
+    "batch": "Speed: batch on the command line",
+}
+
+
+def refresh_readme(names: list[str], readme: Path = REPO_ROOT / "README.md") -> list[str]:
+    """Rewrite the README sections of `names` from their results files; returns the names rewritten."""
+    text = readme.read_text()
+    done = []
+    for name in names:
+        results = BENCH_DIR / "results" / f"{name}.md"
+        pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
+        if name not in README_SECTIONS or not results.is_file() or not pattern.search(text):
+            continue
+        body = [line for line in results.read_text().strip().splitlines() if not line.startswith("# ")]
+        content = "\n".join(body).strip()
+        command = f".venv/bin/python bench/{name}.py"
+        if command not in content:
+            content = f"Command: `{command}`\n\n" + content
+        block = f"<!-- bench:{name} -->\n### {README_SECTIONS[name]}\n\n{content}\n<!-- /bench:{name} -->"
+        text = pattern.sub(lambda _, block=block: block, text)
+        done.append(name)
+    readme.write_text(text)
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n=== summary")
     for name, code, seconds in outcomes:
         print(f"{name:<12} {'ok' if code == 0 else f'FAILED (exit {code})':<16} {seconds:7.1f} s")
+    refreshed = refresh_readme([name for name, code, _ in outcomes if code == 0])
+    if refreshed:
+        print(f"README.md: speed tables rewritten from bench/results ({', '.join(refreshed)})")
     return 0 if all(code == 0 for _, code, _ in outcomes) else 1
 
 

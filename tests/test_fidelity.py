@@ -88,3 +88,15 @@ def test_run_all_runs_every_benchmark_script_and_only_those(capsys):
     assert "machine" not in names and "run_all" not in names  # a helper and the runner itself
     assert run_all.main(["--only", "no-such-benchmark"]) == 2
     assert "no benchmark named no-such-benchmark" in capsys.readouterr().err
+
+
+def test_run_all_rewrites_the_readme_speed_tables_from_the_results(tmp_path):
+    import run_all
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:transfer -->\nold figures\n<!-- /bench:transfer -->\nend\n")
+    assert run_all.refresh_readme(["transfer", "fidelity"], readme) == ["transfer"]
+    text = readme.read_text()
+    results = (Path(__file__).resolve().parent.parent / "bench" / "results" / "transfer.md").read_text()
+    assert "old figures" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert results.strip().splitlines()[-1] in text
