@@ -206,29 +206,27 @@ def run_pair(pair: Pair, frames: int) -> PairResult:
         camera = scenes.add_camera(mode, trajectory, frame_start=0)
         centres = _camera_centres(scene, camera, span)
         depth = _cycles_depths(scene, camera, span)
+        steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            pi_realized = np.linalg.norm(np.diff(centres, axis=0), axis=1) / depth[1:]
+            pi_realized = steps / depth[1:]
         consistency = parallax_consistency(pi_reference, pi_realized)
         pce_fine = float("nan")
         if mode == "per_frame":
             # The same move measured at twice the probe's resolution on both sides: how much the figure
             # owes to the probe and the measurement sampling the very same pixels.
-            steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
             pce_fine = parallax_consistency(pi_reference_fine,
                                             steps / _cycles_depths(scene, camera, span, FINE)[1:]).pce
-        with np.errstate(invalid="ignore"):
-            log_ratio = np.abs(np.log(pi_realized / pi_reference))
         out.modes[mode] = ModeResult(
             mode=mode, pi_realized=pi_realized, pi_probe=result.pi_realized, depth_cycles=depth,
             depth_probe=result.depth_target, pce=consistency.pce, bias=consistency.bias,
-            worst=float(np.nanmax(log_ratio)) if np.any(np.isfinite(log_ratio)) else float("nan"),
+            worst=abs(consistency.worst_log_ratio),
             frames_missing=consistency.frames_missing,
             trans_err=translation_error(centres, ref_centres),
             scale_spread=float(np.log(result.scale.max() / result.scale.min())),
             pce_fine=pce_fine,
             unconverged=int((~result.converged).sum()),
             pce_start_depth=parallax_consistency(
-                pi_reference, np.linalg.norm(np.diff(centres, axis=0), axis=1) / depth[0]).pce,
+                pi_reference, steps / depth[0]).pce,
         )
     out.seconds = time.perf_counter() - started
     return out

@@ -22,7 +22,7 @@ from .depth import DepthProbe, FixedDepth, PerFrameDepth, PointsDepth
 from .errors import DepthError, ParaScaleError, PoseFileError
 from .fileio import atomic_write_files, atomic_write_json
 from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format
-from .formats_common import SIDECAR_SUFFIX
+from .formats_common import SIDECAR_SUFFIX, json_ready
 from .parallax import MODES, TransferResult, transfer
 from .pointcloud import (
     per_frame_median_depths,
@@ -235,23 +235,13 @@ def calibrate_clip(job: tuple[str, str, TransferOptions]) -> ClipOutcome:
         reference = read_trajectory(clip_path, options.input_format)
         result = calibrate(reference, options)
         written = atomic_write_files(render_result(output_path(Path(out_dir), clip_path, options), result, options))
-        return ClipOutcome(clip_path.name, True, [str(p) for p in written], _finite(result.summary()))
+        return ClipOutcome(clip_path.name, True, [str(p) for p in written], json_ready(result.summary()))
     except ParaScaleError as error:
         return ClipOutcome(clip_path.name, False, error=str(error))
     except OSError as error:
         return ClipOutcome(clip_path.name, False, error=f"{error.filename or clip}: {error.strerror or error}")
     except Exception as error:  # noqa: BLE001 - one broken clip must never stop the batch
         return ClipOutcome(clip_path.name, False, error=f"{clip}: internal error {type(error).__name__}: {error}")
-
-
-def _finite(value: object) -> object:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 # ------------------------------------------------------------------------------------------- batch

@@ -33,6 +33,7 @@ from .batch import (
 from .errors import ParaScaleError
 from .fileio import atomic_write_files
 from .formats import formats_table, read_trajectory, render_trajectory
+from .formats_common import json_ready
 from .metrics import parallax_consistency
 from .parallax import normalize_mode, trajectory_parallax
 
@@ -142,18 +143,6 @@ def summary_table(summaries: dict[str, dict | str], chosen: str) -> str:
     return "\n".join(lines)
 
 
-def _json_ready(value: object) -> object:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def command_transfer(args: argparse.Namespace) -> int:
     options = _options(args)
     reference = read_trajectory(args.reference, options.input_format)
@@ -164,7 +153,7 @@ def command_transfer(args: argparse.Namespace) -> int:
     summaries = all_mode_summaries(reference, options, result)
     written = atomic_write_files(contents)
     if args.json:
-        print(json.dumps(_json_ready({"written": [str(p) for p in written], "mode": result.mode,
+        print(json.dumps(json_ready({"written": [str(p) for p in written], "mode": result.mode,
                                       "summaries": summaries}), indent=1))
     else:
         print(f"wrote {', '.join(str(p) for p in written)} ({len(result.trajectory)} frames calibrated, "
@@ -193,7 +182,7 @@ def command_measure(args: argparse.Namespace) -> int:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = pi_candidate / pi_reference
     if args.json:
-        print(json.dumps(_json_ready({
+        print(json.dumps(json_ready({
             "frames": frames.tolist(), "pi_reference": pi_reference.tolist(), "pi_candidate": pi_candidate.tolist(),
             "ratio": ratio.tolist(), "pi_total_reference": float(pi_reference.sum()),
             "pi_total_candidate": float(pi_candidate.sum()), "pce": consistency.pce, "bias": consistency.bias,

@@ -58,6 +58,20 @@ def camera_space(points: np.ndarray, rotations: np.ndarray, centres: np.ndarray)
     return np.einsum("nji,npj->npi", rotations, points[None, :, :] - centres[:, None, :])
 
 
+def frustum_depths(camera_points: np.ndarray, pixel_intrinsics: np.ndarray, width: int, height: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Depth (N, P) and whether each point is inside the frustum (N, P): in front of the camera and
+    projecting inside the width x height frame, for points in camera axes (N, P, 3; Blender: depth is -z)
+    and per-view pixel intrinsics (N, 4: fx, fy, cx, cy)."""
+    depth = -camera_points[..., 2]
+    fx, fy, cx, cy = (np.asarray(pixel_intrinsics, dtype=np.float64)[:, k:k + 1] for k in range(4))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = cx + fx * camera_points[..., 0] / depth
+        v = cy - fy * camera_points[..., 1] / depth  # image rows grow downwards
+    inside = (depth > 0) & (u >= 0) & (u <= width) & (v >= 0) & (v <= height)
+    return depth, inside
+
+
 class DepthProbe:
     """Base of every depth source. Subclasses implement `__call__(views) -> (N,) depths` with NaN where
     nothing is seen, and a short `name` used in reports and files."""
@@ -170,13 +184,7 @@ class PointsDepth(DepthProbe):
     def visible_depths(self, views: Views) -> tuple[np.ndarray, np.ndarray]:
         """Per view and point: depth (N, P) and whether the point is inside the frustum (N, P)."""
         cam = camera_space(self.points, views.rotations, views.centres)
-        depth = -cam[..., 2]
-        fx, fy, cx, cy = (views.pixel_intrinsics[:, k:k + 1] for k in range(4))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = cx + fx * cam[..., 0] / depth
-            v = cy - fy * cam[..., 1] / depth  # image rows grow downwards
-        inside = (depth > 0) & (u >= 0) & (u <= views.width) & (v >= 0) & (v <= views.height)
-        return depth, inside
+        return frustum_depths(cam, views.pixel_intrinsics, views.width, views.height)
 
     def counts(self, views: Views) -> np.ndarray:
         """How many points each view sees."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParaScaleError, PoseFileError
-from .poses import ORTHONORMAL_TOLERANCE, Intrinsics, Trajectory
+from .poses import ORTHONORMAL_TOLERANCE, Intrinsics, Trajectory, rotation_defects
 
 DEFAULT_WIDTH = 1280
 DEFAULT_HEIGHT = 720
@@ -117,8 +117,7 @@ def number(value: object, path: Path, where: str, positive: bool = False, intege
 
 def check_rotations(rotations: np.ndarray, path: Path, where: list[str] | str) -> None:
     """Each 3x3 must be orthonormal with det +1 (to Blender's float32 tolerance); names the first bad one."""
-    error = np.abs(np.einsum("nji,njk->nik", rotations, rotations) - np.eye(3)).max(axis=(1, 2))
-    det = np.linalg.det(rotations)
+    error, det = rotation_defects(np.asarray(rotations, dtype=np.float64))
     bad = np.flatnonzero((error > ORTHONORMAL_TOLERANCE) | (det < 0))
     if bad.size:
         i = int(bad[0])
@@ -126,6 +125,20 @@ def check_rotations(rotations: np.ndarray, path: Path, where: list[str] | str) -
         what = ("rotation has det -1 (a reflection)" if error[i] <= ORTHONORMAL_TOLERANCE
                 else f"rotation is not orthonormal (error {error[i]:.2g})")
         raise PoseFileError(path, location, what)
+
+
+def json_ready(value: object) -> object:
+    """`value` with every non-finite float replaced by None (JSON has no NaN), numpy scalars made plain
+    and tuples made lists, recursively."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_ready(value.item())
+    return value
 
 
 def build_trajectory(path: Path, rotations: np.ndarray, centres: np.ndarray, **kwargs: object) -> Trajectory:

@@ -26,6 +26,7 @@ from .formats_common import (
     check_rotations,
     intrinsics_from_json,
     intrinsics_to_json,
+    json_ready,
     load_json,
     number,
     number_array,
@@ -47,16 +48,6 @@ def _nullable(values: np.ndarray) -> list:
     return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).tolist()]
 
 
-def _json_safe(value: object) -> object:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def parascale_document(data: Trajectory | TransferResult) -> dict:
     result = data if isinstance(data, TransferResult) else None
     trajectory = data.trajectory if isinstance(data, TransferResult) else data
@@ -75,7 +66,7 @@ def parascale_document(data: Trajectory | TransferResult) -> dict:
             "converged": [bool(v) for v in result.converged], "iterations": [int(v) for v in result.iterations],
             "source_reference": result.source_reference, "source_target": result.source_target,
             "missing_target_frames": [int(v) for v in result.missing_target_frames],
-            "summary": _json_safe(result.summary()),
+            "summary": json_ready(result.summary()),
         }
     return document
 

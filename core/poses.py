@@ -101,8 +101,7 @@ def _as_rotations(rotations: np.ndarray, what: str = "rotations") -> np.ndarray:
     if not np.all(np.isfinite(r)):
         bad = np.flatnonzero(~np.all(np.isfinite(r), axis=(1, 2)))
         raise TrajectoryError(f"{what} hold non-finite values at index {int(bad[0])}")
-    error = np.abs(np.matmul(np.swapaxes(r, 1, 2), r) - np.eye(3)).max(axis=(1, 2))
-    det = determinant3(r)
+    error, det = rotation_defects(r)
     bad = np.flatnonzero((error > ORTHONORMAL_TOLERANCE) | (det < 0))
     if bad.size:
         i = int(bad[0])
@@ -115,6 +114,21 @@ def _as_rotations(rotations: np.ndarray, what: str = "rotations") -> np.ndarray:
         r = r.copy()
         r[off] = project_to_rotation(r[off])
     return r
+
+
+def rotation_defects(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per 3x3 matrix of a batch: the orthonormality error max |R^T R - I| and the determinant."""
+    return np.abs(np.matmul(np.swapaxes(r, 1, 2), r) - np.eye(3)).max(axis=(1, 2)), determinant3(r)
+
+
+def pose_rotations(matrices: np.ndarray) -> np.ndarray:
+    """Camera-to-world rotations of world matrices (N, 4, 4) or (N, 3, 4) with any scale (even non-uniform,
+    mirrored or sheared through a parent) removed: the nearest rotation of each 3x3 block. A matrix with a
+    zero axis has no orientation."""
+    blocks = np.asarray(matrices, dtype=np.float64)[:, :3, :3]
+    if np.any(np.abs(determinant3(blocks)) < 1e-30):
+        raise TrajectoryError("the camera is scaled to zero at some frame: it has no orientation")
+    return project_to_rotation(blocks)
 
 
 def determinant3(r: np.ndarray) -> np.ndarray:
@@ -208,17 +222,13 @@ class Trajectory:
     @classmethod
     def from_matrices(cls, matrices: np.ndarray, **kwargs: object) -> Trajectory:
         """From camera-to-world 4x4 (or 3x4) matrices in Blender axes; any scale in the matrix is
-        removed (each column of the rotation part is normalized)."""
+        removed (pose_rotations)."""
         m = np.asarray(matrices, dtype=np.float64)
         if m.ndim != 3 or m.shape[1:] not in ((4, 4), (3, 4)):
             raise TrajectoryError(f"matrices must have shape (N, 4, 4) or (N, 3, 4), got {m.shape}")
         if not np.all(np.isfinite(m)):
             raise TrajectoryError("matrices hold non-finite values")
-        r = m[:, :3, :3]
-        norms = np.linalg.norm(r, axis=1, keepdims=True)
-        if np.any(norms <= 0):
-            raise TrajectoryError("a matrix has a zero-scale axis")
-        return cls(rotations=r / norms, centres=m[:, :3, 3], **kwargs)  # type: ignore[arg-type]
+        return cls(rotations=pose_rotations(m), centres=m[:, :3, 3], **kwargs)  # type: ignore[arg-type]
 
 
 def compose(rotations: np.ndarray, centres: np.ndarray) -> np.ndarray:

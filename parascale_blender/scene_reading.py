@@ -14,7 +14,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import DepthError, TrajectoryError
-from ..core.poses import Intrinsics, Trajectory, project_to_rotation
+from ..core.poses import Intrinsics, Trajectory, pose_rotations
 
 # Object types whose evaluated geometry becomes a mesh (to_mesh) and so can be seen by a depth probe.
 GEOMETRY_TYPES = frozenset({"MESH", "CURVE", "SURFACE", "META", "FONT"})
@@ -35,15 +35,6 @@ class CameraSamples:
         return Trajectory(rotations=pose_rotations(self.matrices), centres=self.matrices[:, :3, 3],
                           frames=self.frames.astype(np.float64), fps=fps, lens=self.lens,
                           intrinsics=intrinsics, clip_start=clip_start, clip_end=clip_end)
-
-
-def pose_rotations(matrices: np.ndarray) -> np.ndarray:
-    """Camera-to-world rotations of world matrices with any scale (even non-uniform or sheared through a
-    parent) removed: the nearest rotation of each 3x3 block. A matrix with a zero axis has no pose."""
-    blocks = np.asarray(matrices, dtype=np.float64)[:, :3, :3]
-    if np.any(np.abs(np.linalg.det(blocks)) < 1e-30):
-        raise TrajectoryError("the camera is scaled to zero at some frame: it has no orientation")
-    return project_to_rotation(blocks)
 
 
 @contextmanager

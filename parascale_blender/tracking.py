@@ -17,8 +17,8 @@ Where the bundles are in the world (what Blender's viewport draws, overlay_extra
 Clip frames: clip frame = scene frame - clip.frame_start + 1 (BKE_movieclip_remap_scene_to_clip_frame);
 frames outside the solve have no depth.
 
-The numpy parts (`solve_space_points`, `frustum_visibility`, `marker_mask`, `BundlesDepth`, ...) take arrays;
-the bpy parts only read the clip and the camera.
+The numpy parts (`solve_space_points`, `marker_mask`, `BundlesDepth`, ...; the frustum rule is core's
+`frustum_depths`) take arrays; the bpy parts only read the clip and the camera.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.depth import PerFrameDepth, PointsDepth, Views
+from ..core.depth import PerFrameDepth, PointsDepth, Views, frustum_depths
 from ..core.errors import DepthError, NoDepthError, ParaScaleError, frame_list
 from ..core.formats import read_trajectory
 from ..core.pointcloud import per_frame_median_depths, read_depth_values
@@ -58,19 +58,6 @@ def world_points(camera_matrices: np.ndarray, camera_points: np.ndarray) -> np.n
     (F, 4, 4, scale included): shape (F, P, 3)."""
     m = np.asarray(camera_matrices, dtype=np.float64)
     return np.einsum("fij,fpj->fpi", m[:, :3, :3], camera_points) + m[:, None, :3, 3]
-
-
-def frustum_visibility(camera_points: np.ndarray, pixel_intrinsics: np.ndarray, width: int, height: int
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """Depth (F, P) and in-frustum flag (F, P) of points in camera axes (Blender: depth is -z) for per-frame
-    pixel intrinsics (F, 4: fx, fy, cx, cy) on a width x height frame (the rule of core PointsDepth)."""
-    depth = -camera_points[..., 2]
-    fx, fy, cx, cy = (np.asarray(pixel_intrinsics, dtype=np.float64)[:, k:k + 1] for k in range(4))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = cx + fx * camera_points[..., 0] / depth
-        v = cy - fy * camera_points[..., 1] / depth  # image rows grow downwards
-    inside = (depth > 0) & (u >= 0) & (u <= width) & (v >= 0) & (v <= height)
-    return depth, inside
 
 
 def marker_mask(track_index: np.ndarray, marker_frames: np.ndarray, marker_enabled: np.ndarray,
@@ -152,7 +139,7 @@ class BundlesDepth(PointsDepth):
         else:
             points = self.frame_points[views.indices]
             cam = np.einsum("nji,npj->npi", views.rotations, points - views.centres[:, None, :])
-            depth, inside = frustum_visibility(cam, views.pixel_intrinsics, views.width, views.height)
+            depth, inside = frustum_depths(cam, views.pixel_intrinsics, views.width, views.height)
         return depth, inside & self.frame_mask[views.indices]
 
     def describe(self) -> str:
@@ -410,7 +397,7 @@ def bundle_counts(scene: object, settings: object, trajectory: Trajectory | None
     local = solve_space_points(solve.bundles, solve.solved_cameras, solve.scale)
     intrinsics = clip_pixel_intrinsics(clip)
     width, height = (int(v) for v in clip.size)
-    _, inside = frustum_visibility(local, np.repeat(intrinsics[None], len(clip_frames), axis=0), width, height)
+    _, inside = frustum_depths(local, np.repeat(intrinsics[None], len(clip_frames), axis=0), width, height)
     scene_frames = (clip_frames + float(clip.frame_start) - 1.0).astype(np.int64)
     return scene_frames, (inside & mask).sum(axis=1)
 

@@ -13,25 +13,16 @@ from parascale.core.depth import PointsDepth, Views
 from parascale.core.errors import DepthError
 from parascale.core.geometry import DEFAULT_RESOLUTION, GeometryDepth, probe_size
 from parascale.core.parallax import trajectory_parallax, transfer
-from parascale.core.poses import Intrinsics, Trajectory
+from parascale.core.poses import Intrinsics, Trajectory, look_at
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def look_at(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> np.ndarray:
-    """Camera-to-world rotation (Blender axes: looks down -z, y up) from eye towards target."""
-    forward = np.asarray(target, float) - np.asarray(eye, float)
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, up)
-    right /= np.linalg.norm(right)
-    return np.stack([right, np.cross(right, forward), -forward], axis=1)
 
 
 def make_views(eyes: np.ndarray, targets: np.ndarray, width: int = 1920, height: int = 1080,
                lens: float = 35.0) -> Views:
     eyes = np.asarray(eyes, float).reshape(-1, 3)
     targets = np.broadcast_to(np.asarray(targets, float), eyes.shape)
-    rotations = np.stack([look_at(e, t) for e, t in zip(eyes, targets, strict=True)])
+    rotations = look_at(eyes, targets)
     if len(eyes) == 1:  # a trajectory needs two frames: view 0 is the one asked for
         rotations, eyes = np.repeat(rotations, 2, axis=0), np.repeat(eyes, 2, axis=0)
     return Views.of(Trajectory(rotations, eyes, lens=lens, intrinsics=Intrinsics(width=width, height=height)))
@@ -394,7 +385,8 @@ def test_per_frame_transfer_dolly_toward_a_wall():
     median jump between box and wall where the box covers half the frame: no fixed point there)."""
     ref_wall = grid_mesh(40, 40, (-400, 100, -300), (800, 0, 0), (0, 60, 600))
     eyes = np.stack([np.zeros(40), np.linspace(0, 40, 40) ** 1.1, 0.5 * np.sin(np.linspace(0, 3, 40))], axis=1)
-    rotations = np.stack([look_at(e, e + [0.05 * np.sin(0.1 * i), 1, 0.02 * i / 40]) for i, e in enumerate(eyes)])
+    i = np.arange(len(eyes))[:, None]
+    rotations = look_at(eyes, eyes + np.hstack([0.05 * np.sin(0.1 * i), np.ones_like(i), 0.02 * i / 40]))
     reference = Trajectory(rotations, eyes, lens=35, intrinsics=Intrinsics(width=1920, height=1080))
     lower_wall = grid_mesh(30, 15, (-12, 4, -9), (24, 0, 0), (0, -1, 9))
     upper_wall = grid_mesh(30, 15, (-12, 3, 0), (24, 0, 0), (0, 1.5, 9))
@@ -412,7 +404,7 @@ def test_per_frame_transfer_orbit_over_uneven_ground():
     angle = np.linspace(0, 1.5 * np.pi, n)
     radius = 24 * (1 - 0.4 * np.linspace(0, 1, n))
     eyes = np.stack([radius * np.cos(angle), radius * np.sin(angle), 20 - 8 * np.linspace(0, 1, n)], axis=1) * 50
-    rotations = np.stack([look_at(e, [0, 0, 0]) for e in eyes])
+    rotations = look_at(eyes, np.zeros(3))
     reference = Trajectory(rotations, eyes, lens=28, intrinsics=Intrinsics(width=1920, height=1080))
     assert_transfer_realizes_reference(reference, GeometryDepth(*heightfield(50.0)),
                                        GeometryDepth(*heightfield(1.0)), start_centre=np.array([20.0, 2.0, 14.0]))

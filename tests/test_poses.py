@@ -164,3 +164,18 @@ def test_float32_rotations_are_accepted_and_projected():
     traj = Trajectory(r, np.zeros((4, 3)))
     np.testing.assert_allclose(np.einsum("nji,njk->nik", traj.rotations, traj.rotations),
                                np.tile(np.eye(3), (4, 1, 1)), atol=1e-14)
+
+
+def test_from_matrices_takes_the_nearest_rotation_of_scaled_and_sheared_matrices():
+    rotation = Rotation.random(random_state=7).as_matrix()
+    shear = np.array([[2.0, 0.3, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.5]])  # a sheared parent's scale
+    matrices = np.tile(np.eye(4), (2, 1, 1))
+    matrices[:, :3, :3] = rotation @ shear
+    matrices[1, :3, 3] = [1.0, 2.0, 3.0]
+    traj = Trajectory.from_matrices(matrices)
+    u, _, vt = np.linalg.svd(rotation @ shear)
+    np.testing.assert_allclose(traj.rotations[0], u @ vt, atol=1e-12)
+    np.testing.assert_allclose(traj.centres[1], [1.0, 2.0, 3.0])
+    matrices[0, :3, 0] = 0.0
+    with pytest.raises(TrajectoryError, match="scaled to zero"):
+        Trajectory.from_matrices(matrices)
