@@ -208,14 +208,18 @@ class PointsDepth(DepthProbe):
         return out
 
 
-def probe_depths(probe: DepthProbe, views: Views, what: str = "depth") -> np.ndarray:
+def probe_depths(probe: DepthProbe, views: Views, what: str = "depth",
+                 frames: np.ndarray | None = None) -> np.ndarray:
     """Evaluate `probe` on `views` and insist on a depth at every view: raises NoDepthError naming the
-    frames where the source sees nothing."""
+    frames where the source sees nothing (`frames`: the clip's frame numbers, indexed by the views'
+    indices; without it, the indices themselves)."""
     depth = np.asarray(probe(views), dtype=np.float64)
     missing = np.flatnonzero(~np.isfinite(depth))
     if missing.size:
-        raise NoDepthError(f"the {what} source ({probe.describe()}) sees nothing at frame index "
-                           f"{frame_list(views.indices[missing])}", views.indices[missing].tolist())
+        index = views.indices[missing]
+        named = [int(f) for f in (index if frames is None else np.asarray(frames)[index])]
+        raise NoDepthError(f"nothing is in view of the {what} source ({probe.describe()}) at frame "
+                           f"{frame_list(named)}", named)
     if np.any(depth <= 0):
         raise DepthError(f"the {what} source ({probe.describe()}) returned a non-positive depth")
     return depth

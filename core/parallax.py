@@ -44,7 +44,7 @@ def trajectory_parallax(trajectory: Trajectory,
                         source: DepthProbe | float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Pi per frame (N-1,), depths (N,)) of a trajectory against a depth source; raises NoDepthError
     when the source sees nothing at some frame."""
-    depths = probe_depths(as_probe(source), Views.of(trajectory))
+    depths = probe_depths(as_probe(source), Views.of(trajectory), frames=trajectory.frames)
     return parallax_numbers(trajectory.centres, depths), depths
 
 
@@ -158,7 +158,7 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
     """
     mode = normalize_mode(mode)
     ref_views = Views.of(reference)
-    ref_depth = probe_depths(as_probe(reference_depth), ref_views, "reference depth")
+    ref_depth = probe_depths(as_probe(reference_depth), ref_views, "reference depth", reference.frames)
     target = as_probe(target_depth)
     steps = reference.steps()
     step_norm = np.linalg.norm(steps, axis=1)
@@ -192,7 +192,7 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
                                                             tolerance, max_iterations, reference.frames)
     else:
         if mode == "global":
-            d0 = probe_depths(target, out_views.take(0), "target depth")[0]
+            d0 = probe_depths(target, out_views.take(0), "target depth", reference.frames)[0]
             s = d0 / ref_depth[0]
         else:
             s = 1.0

@@ -10,7 +10,7 @@ import bpy
 import numpy as np
 
 from ..core.depth import DepthProbe, Views
-from ..core.errors import NoDepthError, NoMotionError, ParaScaleError, TrajectoryError, frame_list
+from ..core.errors import NoMotionError, ParaScaleError, TrajectoryError, frame_list
 from ..core.metrics import parallax_consistency
 from ..core.parallax import TransferResult, transfer
 from ..core.poses import Trajectory
@@ -186,22 +186,17 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
         reference_probe = reference_depth_probe(reference_scene, settings, reference_trajectory, reference_samples)
         target_probe = target_depth_probe(scene, settings, start_samples)
 
-    reference_depth = np.asarray(reference_probe(Views.of(reference_trajectory)), dtype=np.float64)
-    missing = np.flatnonzero(~np.isfinite(reference_depth))
-    if missing.size:
-        raise NoDepthError(f"nothing is in view of the reference ({reference_probe.describe()}) at frame "
-                           f"{frame_list(frames[missing])}", frames[missing].tolist())
     start_rotation = pose_rotations(start_samples.matrices[:1])[0]
     start_centre = start_samples.matrices[0, :3, 3].copy()
     mode = settings.mode.lower()
     if progress is not None:
         target_probe = ProgressDepth(target_probe, progress, frames.size)
-    result = transfer(reference_trajectory, reference_depth, target_probe, start_rotation, start_centre, mode=mode,
+    result = transfer(reference_trajectory, reference_probe, target_probe, start_rotation, start_centre, mode=mode,
                       tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS)
     if mode == "uncalibrated":
         pi_uncalibrated = result.pi_realized
     else:
-        pi_uncalibrated = transfer(reference_trajectory, reference_depth, target_probe, start_rotation,
+        pi_uncalibrated = transfer(reference_trajectory, result.depth_reference, target_probe, start_rotation,
                                    start_centre, mode="uncalibrated").pi_realized
 
     output = result.trajectory

@@ -272,3 +272,10 @@ def test_a_depth_jump_is_reported_as_unconverged_and_closed_on():
     assert result.trajectory.centres[1, 1] == pytest.approx(0.3, rel=1e-6)
     assert result.iterations[0] < 64
     assert int(result.trajectory.frames[1]) in result.summary()["unconverged_frames"]
+
+
+def test_a_missing_reference_depth_names_the_clips_frame_numbers():
+    reference = wobbly_path(10, 6).replace(frames=np.arange(10) + 101.0)
+    with pytest.raises(NoDepthError, match="nothing is in view of the reference depth source") as info:
+        transfer(reference, PerFrameDepth([1.0, np.nan] + [1.0] * 8), FixedDepth(1))
+    assert info.value.frames == [102] and "frame 102" in str(info.value)
