@@ -303,9 +303,18 @@ def add_shot_objects(shot: Shot, collection: object | None = None) -> list[objec
 def add_camera(name: str, trajectory: Trajectory, collection: object | None = None, animate: bool = True,
                frame_start: int = 1) -> object:
     """A camera object with the trajectory's lens, sensor and clip range; with `animate`, keyframed at
-    frame_start + i (location and quaternion rotation), otherwise placed at the first pose."""
+    frame_start + i (location and quaternion rotation, bulk-written by the add-on's own camera writer),
+    otherwise placed at the first pose."""
     import bpy
+    from parascale.parascale_blender.camera_writing import write_camera
 
+    if animate:
+        frames = frame_start + np.arange(len(trajectory), dtype=np.float64)
+        obj = write_camera(bpy.context.scene, trajectory.replace(frames=frames), name, rotation_mode="QUATERNION")
+        if collection is not None:
+            bpy.context.scene.collection.objects.unlink(obj)
+            collection.objects.link(obj)
+        return obj
     data = bpy.data.cameras.new(name)
     intr = trajectory.intrinsics
     data.sensor_width, data.sensor_height, data.sensor_fit = intr.sensor_width, intr.sensor_height, intr.sensor_fit
@@ -314,17 +323,8 @@ def add_camera(name: str, trajectory: Trajectory, collection: object | None = No
     obj = bpy.data.objects.new(name, data)
     (collection or bpy.context.scene.collection).objects.link(obj)
     obj.rotation_mode = "QUATERNION"
-    quaternions = matrix_to_quaternion(trajectory.rotations)
-    count = len(trajectory) if animate else 1
-    for i in range(count):  # Blender's keyframe API is per key; a clip has tens of frames
-        obj.location = trajectory.centres[i].tolist()
-        obj.rotation_quaternion = quaternions[i].tolist()
-        if animate:
-            obj.keyframe_insert("location", frame=frame_start + i)
-            obj.keyframe_insert("rotation_quaternion", frame=frame_start + i)
-            if trajectory.lens[i] != trajectory.lens[0]:
-                data.lens = float(trajectory.lens[i])
-                data.keyframe_insert("lens", frame=frame_start + i)
+    obj.location = trajectory.centres[0].tolist()
+    obj.rotation_quaternion = matrix_to_quaternion(trajectory.rotations[0]).tolist()
     return obj
 
 
