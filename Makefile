@@ -30,7 +30,7 @@ test-compat: $(foreach v,$(COMPAT_BPY),.venv-bpy$(v)/.installed)
 		echo "== Blender $$v"; .venv-bpy$$v/bin/python -m pytest -q -m blender; done
 
 extension: venv
-	$(PY) tests/extension_build.py out/extension
+	$(PY) -m parascale.tools.extension_build out/extension
 
 demo: venv
 	$(PY) examples/demo.py

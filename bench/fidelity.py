@@ -10,7 +10,7 @@ factors 1e-4 to 1e4; shapes: open field, corridor, object orbit, push-in toward 
    start pose in the three modes, with GeometryDepth probes (numpy z-buffer) of the reference's and the
    target's meshes as the depth sources.
 2. Measure, independently of those probes: build both scenes in real Blender from the same meshes, key
-   the cameras, and for every frame render a Cycles depth pass (tests/cycles_depth.py) through the
+   the cameras, and for every frame render a Cycles depth pass (tools/cycles_depth.py) through the
    camera; Zbar is the median depth of the pixels that see geometry, at the same resolution as the
    probe, and the camera centres are read back from Blender (float32 keyframes included). Realized
    Pi'_t = ||C'_t - C'_{t-1}|| / Zbar'_t; the reference's Pi_t is measured the same way in its scene.
@@ -37,18 +37,18 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-for folder in ("examples", "tests", "bench"):
+for folder in ("examples", "bench"):
     if str(REPO_ROOT / folder) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / folder))
 
 import bpy  # noqa: E402
 import scenes  # noqa: E402
-from cycles_depth import median_depth, render_depth  # noqa: E402
 from machine import machine_line  # noqa: E402
 from parascale.core.geometry import GeometryDepth  # noqa: E402
 from parascale.core.metrics import identity_line, parallax_consistency, translation_error  # noqa: E402
 from parascale.core.parallax import MODES, transfer  # noqa: E402
 from parascale.core.poses import Trajectory  # noqa: E402
+from parascale.tools.cycles_depth import median_depth, render_depth  # noqa: E402
 
 # Goals the benchmark must show (the acceptance criteria).
 GOAL_PCE = 0.02

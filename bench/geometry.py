@@ -5,7 +5,7 @@ measured in the same run on the same meshes and poses:
 - naive: a Python loop over pixels, each pixel-centre ray cast against every triangle with numpy
   (Moller-Trumbore); timed on a subsample of pixels and scaled to the full probe image;
 - Cycles: a real Cycles Z pass of the same mesh at the probe's size, 1 sample, through bpy
-  (tests/cycles_depth.py; includes Blender's scene sync and BVH build, as a user's render would).
+  (tools/cycles_depth.py; includes Blender's scene sync and BVH build, as a user's render would).
 
 Run: .venv/bin/python bench/geometry.py  (prints a markdown table, also written to
 bench/results/geometry.md). Timings are the median over poses of the best of a few repeats, because the
@@ -29,7 +29,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from machine import machine_line  # noqa: E402
@@ -108,8 +107,8 @@ def cycles_ms_per_pose(vertices: np.ndarray, triangles: np.ndarray, views: Views
     """A real Cycles Z pass at the probe's size, 1 sample, per pose: (median ms of `poses` poses, largest
     relative difference between the Cycles median depth and the probe's on them)."""
     import bpy
-    from cycles_depth import median_depth, render_depth
     from mathutils import Matrix
+    from parascale.tools.cycles_depth import median_depth, render_depth
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene

@@ -15,23 +15,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
-_USER_DIR = Path(tempfile.mkdtemp(prefix="parascale-bench-user-"))
-os.environ["BLENDER_USER_RESOURCES"] = str(_USER_DIR)  # never touch a real Blender profile
-os.environ["HOME"] = str(_USER_DIR)
-sys.path[:0] = [str(BENCH_DIR), str(REPO_ROOT / "tests")]
+sys.path.insert(0, str(BENCH_DIR))
+
+from parascale.tools.blender_install import use_throwaway_user_folder  # noqa: E402
+
+use_throwaway_user_folder("parascale-bench-user-")  # never touch a real Blender profile
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
-from addon import add_box, add_camera, ensure_enabled, install_extension, module_name, new_collection  # noqa: E402
 from machine import machine_line  # noqa: E402
+from parascale.tools.blender_install import ensure_enabled, install_extension, module_name  # noqa: E402
+from parascale.tools.blender_scenes import add_box, add_camera, new_collection  # noqa: E402
 
 RESULTS = BENCH_DIR / "results" / "operator.md"
 

@@ -22,7 +22,7 @@ from .depth import DepthProbe, FixedDepth, PerFrameDepth, PointsDepth
 from .errors import DepthError, ParaScaleError, PoseFileError
 from .fileio import atomic_write_files, atomic_write_json
 from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format
-from .formats_common import SIDECAR_SUFFIX, json_ready
+from .formats.common import SIDECAR_SUFFIX, json_ready
 from .parallax import MODES, TransferResult, transfer
 from .pointcloud import (
     per_frame_median_depths,

@@ -33,7 +33,7 @@ from .batch import (
 from .errors import ParaScaleError
 from .fileio import atomic_write_files
 from .formats import formats_table, read_trajectory, render_trajectory
-from .formats_common import json_ready
+from .formats.common import json_ready
 from .metrics import parallax_consistency
 from .parallax import normalize_mode, trajectory_parallax
 

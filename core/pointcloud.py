@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PoseFileError
-from .formats_common import read_text
+from .formats.common import read_text
 from .poses import BLENDER_TO_OPENCV
 
 NO_HIT_DEPTH = 1e9

@@ -22,30 +22,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-for _folder in ("examples", "tests"):
-    if str(REPO_ROOT / _folder) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT / _folder))
+if str(REPO_ROOT / "examples") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "examples"))
+
+from parascale.tools.blender_install import use_throwaway_user_folder  # noqa: E402
 
 if "bpy" not in sys.modules:
     # Blender reads its user folder when bpy is imported: point it at a throw-away one first, so the
     # extension is installed there and never into the user's real profile.
-    _user = Path(tempfile.mkdtemp(prefix="parascale-demo-user-"))
-    (_user / "home").mkdir()
-    os.environ["BLENDER_USER_RESOURCES"] = str(_user)
-    os.environ["HOME"] = str(_user / "home")
+    use_throwaway_user_folder("parascale-demo-user-")
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 import scenes  # noqa: E402
-from addon import ensure_enabled, install_extension, module_name  # noqa: E402
 from parascale.core.metrics import parallax_consistency, translation_error  # noqa: E402
+from parascale.tools.blender_install import ensure_enabled, install_extension, module_name  # noqa: E402
 
 FRAMES = 48
 WIDTH, HEIGHT = 128, 72

@@ -3,18 +3,15 @@ anywhere, so no test touches a real user profile and extensions install into a t
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
+from parascale.tools.blender_install import use_throwaway_user_folder
 
-_USER_DIR = Path(tempfile.mkdtemp(prefix="parascale-blender-user-"))
-os.environ["BLENDER_USER_RESOURCES"] = str(_USER_DIR)
-os.environ["HOME"] = str(_USER_DIR / "home")
-(_USER_DIR / "home").mkdir(exist_ok=True)
+use_throwaway_user_folder()
 
+# Test-only helpers (footage, gpu_recorder) are imported by name from this folder.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "tests"))
@@ -42,7 +39,7 @@ def addon():
     """The ParaScale extension, built once per test process and installed the way users install it
     (Blender's Install from Disk, into the temporary user repository, enabled); the installed module
     `bl_ext.user_default.parascale`. Use `addon_scene` for a fresh scene with the add-on enabled."""
-    from addon import install_extension
+    from parascale.tools.blender_install import install_extension
 
     return install_extension()
 
@@ -51,7 +48,7 @@ def addon():
 def addon_scene(addon, empty_scene):
     """An empty factory scene with the installed add-on enabled (read_factory_settings loads factory
     preferences, which disables extensions: it is enabled again here); returns the scene."""
-    from addon import ensure_enabled
+    from parascale.tools.blender_install import ensure_enabled
 
     ensure_enabled()
     return empty_scene

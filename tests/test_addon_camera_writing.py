@@ -7,7 +7,6 @@ import bpy
 import mathutils
 import numpy as np
 import pytest
-from addon import add_camera, world_matrices
 from parascale.core.poses import Intrinsics, Trajectory, look_at, quaternion_to_matrix
 from parascale.parascale_blender import camera_writing, compat
 from parascale.parascale_blender.camera_writing import (
@@ -17,6 +16,7 @@ from parascale.parascale_blender.camera_writing import (
     matrix_to_euler,
     write_camera,
 )
+from parascale.tools.blender_scenes import add_camera, world_matrices
 
 
 def _random_rotations(n: int, seed: int = 0) -> np.ndarray:

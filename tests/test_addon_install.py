@@ -9,8 +9,8 @@ from pathlib import Path
 
 import bpy
 import pytest
-from addon import built_zip, ensure_enabled, module_name
-from extension_build import REPO_ROOT, ExtensionBuildError, build_extension, main, manifest
+from parascale.tools.blender_install import built_zip, ensure_enabled, module_name
+from parascale.tools.extension_build import REPO_ROOT, ExtensionBuildError, build_extension, main, manifest
 
 OUR_CLASSES = ("PARASCALE_OT_transfer_camera_move", "PARASCALE_OT_export_poses",
                "PARASCALE_OT_import_poses", "VIEW3D_PT_parascale")
@@ -34,7 +34,7 @@ def test_zip_holds_the_addon_and_nothing_else():
                      "parascale_blender/__init__.py", "parascale_blender/operators.py",
                      "parascale_blender/camera_writing.py", "parascale_blender/transfer_record.py"):
         assert required in names
-    excluded = ("tests/", "bench/", "docs/", "examples/", ".ci/", ".venv", "out/", ".git", "__pycache__")
+    excluded = ("tests/", "tools/", "bench/", "docs/", "examples/", ".ci/", ".venv", "out/", ".git", "__pycache__")
     assert not [n for n in names if any(n.startswith(e) or f"/{e}" in n for e in excluded)]
     assert not [n for n in names if n in ("Makefile", "pyproject.toml") or ".egg-info" in n or n.endswith(".pyc")]
 

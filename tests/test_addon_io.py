@@ -7,9 +7,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from addon import add_box, add_camera, keyframe_locations, new_collection, world_matrices
 from parascale.core import formats
 from parascale.core.poses import Intrinsics, Trajectory, look_at, project_to_rotation
+from parascale.tools.blender_scenes import add_box, add_camera, keyframe_locations, new_collection, world_matrices
 
 FRAMES = np.arange(1, 21)
 
@@ -81,7 +81,7 @@ def test_export_active_camera_and_nothing_to_export(calibrated, tmp_path):
     np.testing.assert_allclose(trajectory.centres[[0, -1]], [(1.0, 2.0, 3.0), (2.0, 2.0, 3.0)], atol=1e-6)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    from addon import ensure_enabled
+    from parascale.tools.blender_install import ensure_enabled
 
     ensure_enabled()
     with pytest.raises(RuntimeError, match="no camera to export"):

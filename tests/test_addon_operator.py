@@ -10,9 +10,17 @@ from types import SimpleNamespace
 import bpy
 import numpy as np
 import pytest
-from addon import add_box, add_camera, keyframe_locations, look_at_euler, module_name, new_collection, world_matrices
 from parascale.core.poses import project_to_rotation
 from parascale.parascale_blender import compat
+from parascale.tools.blender_install import module_name
+from parascale.tools.blender_scenes import (
+    add_box,
+    add_camera,
+    keyframe_locations,
+    look_at_euler,
+    new_collection,
+    world_matrices,
+)
 
 FRAMES = np.arange(1, 25)
 

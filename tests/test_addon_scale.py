@@ -10,11 +10,12 @@ import importlib
 import bpy
 import numpy as np
 import pytest
-from addon import add_camera, build_set, keyframe_locations, module_name, world_matrices
-from cycles_depth import median_depth, render_depth
 from parascale.core.depth import Views
 from parascale.core.geometry import GeometryDepth
 from parascale.core.poses import Intrinsics, Trajectory, project_to_rotation
+from parascale.tools.blender_install import module_name
+from parascale.tools.blender_scenes import add_camera, build_set, keyframe_locations, world_matrices
+from parascale.tools.cycles_depth import median_depth, render_depth
 
 pytestmark = pytest.mark.slow
 

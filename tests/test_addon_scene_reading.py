@@ -7,9 +7,9 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from addon import add_box, add_camera, keyframe_locations, new_collection, world_matrices
 from parascale.core.errors import DepthError, TrajectoryError
 from parascale.parascale_blender import scene_reading
+from parascale.tools.blender_scenes import add_box, add_camera, keyframe_locations, new_collection, world_matrices
 
 
 def test_mesh_is_evaluated_in_world_space(empty_scene):

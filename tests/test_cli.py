@@ -212,7 +212,7 @@ def test_reference_depth_from_a_folder_of_depth_maps_and_start_from_a_pose_file(
 
 
 def test_json_ready_replaces_non_finite_numbers_everywhere():
-    from parascale.core.formats_common import json_ready
+    from parascale.core.formats.common import json_ready
 
     value = {"a": float("nan"), "b": [1.0, (np.float64(np.inf), np.int64(3))], "c": {"d": np.float32(2.5)}}
     assert json_ready(value) == {"a": None, "b": [1.0, [None, 3]], "c": {"d": 2.5}}

@@ -7,13 +7,13 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-from cycles_depth import median_depth, render_depth
 from mathutils import Vector
 from parascale.core.depth import PointsDepth, Views
 from parascale.core.errors import DepthError
 from parascale.core.geometry import DEFAULT_RESOLUTION, GeometryDepth, probe_size
 from parascale.core.parallax import trajectory_parallax, transfer
 from parascale.core.poses import Intrinsics, Trajectory, look_at
+from parascale.tools.cycles_depth import median_depth, render_depth
 
 # ---------------------------------------------------------------------------------------------- helpers
 

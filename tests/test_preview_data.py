@@ -8,9 +8,9 @@ import re
 import bpy
 import numpy as np
 import pytest
-from addon import world_matrices
 from parascale.parascale_blender import compat, preview_data
 from parascale.parascale_blender.transfer_record import RECORD_KEY, load
+from parascale.tools.blender_scenes import world_matrices
 from test_preview_scene import FRAMES, build_transferred_scene
 
 

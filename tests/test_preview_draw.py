@@ -11,8 +11,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 import pytest
-from addon import module_name
 from gpu_recorder import ALL_RELEASES, LEGACY_SHADERS, SHADERS, GpuUsageError, Recorder, portable_shaders
+from parascale.tools.blender_install import module_name
 from test_preview_scene import FRAMES, build_transferred_scene
 
 RELEASE = "{}.{}".format(*bpy.app.version[:2])

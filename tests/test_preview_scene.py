@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import bpy
 import mathutils
 import numpy as np
-from addon import BOX_FACES, add_camera, box_vertices, keyframe_locations, new_collection, world_matrices
+from parascale.tools.blender_scenes import (
+    BOX_FACES,
+    add_camera,
+    box_vertices,
+    keyframe_locations,
+    new_collection,
+    world_matrices,
+)
 
 FRAMES = np.arange(1, 9)
 LOOK_AT = np.array([0.0, 1.0, 0.4])

@@ -19,13 +19,13 @@ import bpy
 import footage as F
 import numpy as np
 import pytest
-from addon import world_matrices
 from parascale.core.depth import PointsDepth, Views
 from parascale.core.errors import DepthError, NoDepthError
 from parascale.core.parallax import parallax_numbers, transfer
 from parascale.core.poses import Intrinsics, Trajectory
 from parascale.parascale_blender import tracking
 from parascale.parascale_blender.scene_reading import read_camera_trajectory
+from parascale.tools.blender_scenes import world_matrices
 from scipy.spatial.transform import Rotation
 
 PI_TOLERANCE = 0.05  # median over frames of |Pi_solve / Pi_truth - 1|
@@ -62,7 +62,7 @@ class Solved:
 
 @pytest.fixture
 def solved(footage: F.Footage, addon: object) -> Solved:
-    from addon import ensure_enabled
+    from parascale.tools.blender_install import ensure_enabled
 
     scene = F.open_solved(footage)
     ensure_enabled()
@@ -536,7 +536,7 @@ def test_sidebar_panel(solved: Solved):
     solved.settings.tracking_min_bundles = 60
     from importlib import import_module
 
-    from addon import module_name
+    from parascale.tools.blender_install import module_name
 
     installed = import_module(module_name() + ".parascale_blender.tracking")
     summary = installed.cached_summary(solved.scene, solved.settings)

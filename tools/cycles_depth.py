@@ -1,4 +1,4 @@
-"""Cycles Z-pass depth maps for tests: the independent oracle the geometry depth source is checked
+"""Cycles Z-pass depth maps for tests and benchmarks: the independent oracle the geometry depth source is checked
 against. Renders the scene through a camera into a temporary multilayer OpenEXR and reads its Depth pass.
 
 Every render setting it touches is saved before and restored afterwards (also on error), so the user's
@@ -15,7 +15,8 @@ from typing import Any
 import bpy
 import numpy as np
 import OpenEXR
-from parascale.parascale_blender.compat import set_multilayer_exr_output
+
+from ..parascale_blender.compat import set_multilayer_exr_output
 
 # Cycles writes about 1e10 where a pixel's ray hits nothing; anything beyond this is "no geometry".
 NO_HIT_DEPTH = 1e9

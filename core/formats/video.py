@@ -15,9 +15,10 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import numpy as np
 
-from .errors import PoseFileError
-from .fileio import atomic_write_files
-from .formats_common import (
+from ..errors import PoseFileError
+from ..fileio import atomic_write_files
+from ..poses import BLENDER_TO_OPENCV, Intrinsics, Trajectory, blender_to_opencv, w2c_to_c2w
+from .common import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
     DEFAULT_LENS,
@@ -37,7 +38,6 @@ from .formats_common import (
     sidecar_of,
     sidecar_path,
 )
-from .poses import BLENDER_TO_OPENCV, Intrinsics, Trajectory, blender_to_opencv, w2c_to_c2w
 
 # ------------------------------------------------------------------------------------ RealEstate10K
 

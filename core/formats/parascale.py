@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParaScaleError, PoseFileError
-from .fileio import atomic_write_files
-from .formats_common import (
+from ..errors import ParaScaleError, PoseFileError
+from ..fileio import atomic_write_files
+from ..parallax import MODES, TransferResult
+from ..poses import Trajectory
+from .common import (
     build_trajectory,
     check_keys,
     check_rotations,
@@ -32,8 +34,6 @@ from .formats_common import (
     number_array,
     require_mapping,
 )
-from .parallax import MODES, TransferResult
-from .poses import Trajectory
 
 PARASCALE_FORMAT_VERSION = 1
 CONVENTIONS = ("rotations are camera-to-world in Blender camera axes (x right, y up, looking down -z); "

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PoseFileError, TrajectoryError
-from .fileio import atomic_write_files
-from .formats_common import (
+from ..errors import PoseFileError, TrajectoryError
+from ..fileio import atomic_write_files
+from ..parallax import TransferResult
+from ..poses import Trajectory, resample
+from .common import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
     DEFAULT_LENS,
@@ -27,7 +29,7 @@ from .formats_common import (
     load_json,
     sidecar_path,
 )
-from .formats_nerf import (
+from .nerf import (
     COLMAP_FILES,
     colmap_folder,
     read_colmap,
@@ -40,14 +42,14 @@ from .formats_nerf import (
     write_nerfstudio,
     write_transforms,
 )
-from .formats_parascale import (
+from .parascale import (
     PARASCALE_FORMAT_VERSION,
     read_parascale,
     read_transfer_result,
     render_parascale,
     write_parascale,
 )
-from .formats_video import (
+from .video import (
     read_motionctrl,
     read_realestate10k,
     read_recammaster,
@@ -62,8 +64,6 @@ from .formats_video import (
     write_recammaster,
     write_uni3c,
 )
-from .parallax import TransferResult
-from .poses import Trajectory, resample
 
 
 @dataclass(frozen=True)

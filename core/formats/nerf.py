@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PoseFileError
-from .fileio import atomic_write_files
-from .formats_common import (
+from ..errors import PoseFileError
+from ..fileio import atomic_write_files
+from ..poses import BLENDER_TO_OPENCV, Trajectory, matrix_to_quaternion, quaternion_to_matrix, w2c_to_c2w
+from .common import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
@@ -28,7 +29,6 @@ from .formats_common import (
     require_mapping,
     trailing_numbers,
 )
-from .poses import BLENDER_TO_OPENCV, Trajectory, matrix_to_quaternion, quaternion_to_matrix, w2c_to_c2w
 
 
 def _warn_if_shifted(trajectory: Trajectory, format_name: str) -> None:

@@ -1,7 +1,8 @@
 """Build and validate the ParaScale extension zip with Blender's own extension command line.
 
 The command line (`blender_ext.py`) ships inside the bpy wheel; it runs with the current Python, so no
-Blender executable is needed. Run as a script: `.venv/bin/python tests/extension_build.py out/extension`.
+Blender executable is needed. Run as `.venv/bin/python -m parascale.tools.extension_build out/extension`
+(`make extension`).
 """
 
 from __future__ import annotations

@@ -1,68 +1,8 @@
-"""Build the ParaScale extension and install it into Blender the way users do (Install from Disk), for
-tests and benchmarks. Blender's user resources must already point at a temporary folder (conftest does
-that before bpy is imported)."""
+"""Small Blender scenes for tests and benchmarks: collections, meshes, boxes, a reference/target set,
+cameras that look at a point, keyframed locations, and an independent reader of evaluated world matrices."""
 
 from __future__ import annotations
 
-import importlib
-import tempfile
-from pathlib import Path
-from types import ModuleType
-
-from extension_build import build_extension, manifest
-
-REPO = "user_default"
-_built_zip: Path | None = None
-
-
-def module_name() -> str:
-    """The installed add-on's module: bl_ext.<repository>.<extension id>."""
-    return f"bl_ext.{REPO}.{manifest()['id']}"
-
-
-def built_zip() -> Path:
-    """The extension zip, built once per process into a temporary folder."""
-    global _built_zip
-    if _built_zip is None or not _built_zip.is_file():
-        _built_zip = build_extension(Path(tempfile.mkdtemp(prefix="parascale-extension-")))
-    return _built_zip
-
-
-def is_enabled() -> bool:
-    import addon_utils
-
-    return bool(addon_utils.check(module_name())[1])
-
-
-def install_extension() -> ModuleType:
-    """Install the built zip into the user repository with Blender's own operator (enabled on install)
-    and return the installed module. Idempotent: an installed but disabled add-on is enabled again."""
-    import bpy
-
-    if not is_enabled():
-        result = bpy.ops.extensions.package_install_files(filepath=str(built_zip()), repo=REPO,
-                                                          enable_on_install=True)
-        if result != {"FINISHED"}:
-            raise RuntimeError(f"installing {built_zip()} returned {result}")
-    return ensure_enabled()
-
-
-def ensure_enabled() -> ModuleType:
-    """Enable the installed add-on if something (read_factory_settings) disabled it; the module."""
-    import addon_utils
-
-    if not is_enabled():
-        addon_utils.enable(module_name(), default_set=True, handle_error=_raise)
-    if not is_enabled():
-        raise RuntimeError(f"the add-on {module_name()} could not be enabled")
-    return importlib.import_module(module_name())
-
-
-def _raise(error: BaseException) -> None:
-    raise error
-
-
-# --- Scenes for the add-on tests and the benchmark --------------------------------------------------------
 
 def new_collection(name: str, scene=None):
     import bpy

@@ -1,4 +1,4 @@
-"""Helpers shared by the pose-file readers and writers (core/formats_*.py): strict parsing that names the
+"""Helpers shared by the pose-file readers and writers (the modules of core/formats/): strict parsing that names the
 file, line or key of every fault, lossless number formatting, and the conversion from per-frame pixel
 intrinsics back to ParaScale's lens + sensor description.
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParaScaleError, PoseFileError
-from .poses import ORTHONORMAL_TOLERANCE, Intrinsics, Trajectory, rotation_defects
+from ..errors import ParaScaleError, PoseFileError
+from ..poses import ORTHONORMAL_TOLERANCE, Intrinsics, Trajectory, rotation_defects
 
 DEFAULT_WIDTH = 1280
 DEFAULT_HEIGHT = 720
