@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Blender LTS releases the Blender-facing tests also run on (bpy from PyPI, Python 3.11).
 COMPAT_BPY := 4.2.23 4.5.15
 
-.PHONY: venv test test-compat extension demo bench lint clean
+.PHONY: venv test test-kernels test-compat extension demo bench lint clean
 
 venv: $(VENV)/.installed
 
@@ -17,6 +17,14 @@ $(VENV)/.installed: pyproject.toml
 
 test: venv
 	$(PY) -m pytest -q
+
+# The numerical tests (not marked `blender`) again under other OpenBLAS kernels than this CPU's own:
+# an assertion that holds only for one CPU's BLAS blocking or FMA use fails here, not on a user's machine.
+OTHER_BLAS_KERNELS := Haswell Sandybridge
+
+test-kernels: venv
+	@set -e; for k in $(OTHER_BLAS_KERNELS); do \
+		echo "== OPENBLAS_CORETYPE=$$k"; OPENBLAS_CORETYPE=$$k $(PY) -m pytest -q -m "not blender"; done
 
 .venv-bpy%/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-bpy$*

@@ -151,3 +151,16 @@ def write_camera(scene: bpy.types.Scene, trajectory: Trajectory, name: str, temp
     if marker is not None:
         obj[OUTPUT_MARKER] = marker
     return obj
+
+
+def select_only(context: bpy.types.Context, obj: bpy.types.Object) -> None:
+    """Make `obj` the only selected object and the active one (when it is in the view layer)."""
+    view_layer = context.view_layer
+    try:
+        obj.select_set(True, view_layer=view_layer)  # also brings the view layer's object list up to date
+    except RuntimeError:  # not in this view layer
+        return
+    for other in view_layer.objects:
+        if other != obj and other.select_get(view_layer=view_layer):
+            other.select_set(False, view_layer=view_layer)
+    view_layer.objects.active = obj

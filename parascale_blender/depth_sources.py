@@ -14,6 +14,10 @@ from ..core.errors import DepthError, frame_list
 from ..core.poses import Trajectory
 from .scene_reading import CameraSamples, read_collection_bounds, read_collection_mesh
 
+# Per-frame depth imported with a pose file (Import Camera Poses), stored on the imported camera:
+# {"frames", "depth", "source"}.
+IMPORTED_DEPTH = "parascale_imported_depth"
+
 
 def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.Collection | None,
                      resolution: int, side: str) -> DepthProbe:
@@ -54,8 +58,6 @@ def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: 
 def imported_depth_probe(camera: bpy.types.Object, trajectory: Trajectory) -> PerFrameDepth:
     """The per-frame depth stored on a camera by Import Camera Poses (with a depth file), for the frames of
     `trajectory`; every frame must have been imported."""
-    from .io_operators import IMPORTED_DEPTH
-
     stored = camera.get(IMPORTED_DEPTH) if camera is not None else None
     if stored is None:
         raise DepthError(f"'{getattr(camera, 'name', '')}' has no imported depth: import its pose file with a "

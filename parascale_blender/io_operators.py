@@ -13,13 +13,11 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core import formats
 from ..core.errors import ParaScaleError, TrajectoryError
-from .camera_writing import find_written_camera, write_camera
-from .operators import select_only
+from .camera_writing import find_written_camera, select_only, write_camera
+from .depth_sources import IMPORTED_DEPTH
 from .scene_reading import read_camera_trajectory
 
 IMPORTED_MARKER = "parascale_imported"
-# Per-frame depth imported with a pose file, stored on the imported camera: {"frames", "depth", "source"}.
-IMPORTED_DEPTH = "parascale_imported_depth"
 # Blender keeps only pointers to the strings of enum items: build them once, keep them for its lifetime.
 PRESET_ITEMS: list[tuple[str, str, str]] = [(name, name, description)
                                             for name, description in formats.preset_descriptions().items()]

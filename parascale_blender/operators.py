@@ -15,7 +15,7 @@ from ..core.metrics import parallax_consistency
 from ..core.parallax import TransferResult, transfer
 from ..core.poses import Trajectory
 from . import transfer_record
-from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, write_camera
+from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
 from .depth_sources import reference_depth_probe, target_depth_probe
 from .scene_reading import (
     pose_rotations,
@@ -223,19 +223,6 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
     quantization, median_step = float32_quantization(output.centres)
     return TransferOutcome(camera, result, reference_trajectory, record, np.asarray(pi_uncalibrated),
                            quantization, median_step)
-
-
-def select_only(context: bpy.types.Context, obj: bpy.types.Object) -> None:
-    """Make `obj` the only selected object and the active one (when it is in the view layer)."""
-    view_layer = context.view_layer
-    try:
-        obj.select_set(True, view_layer=view_layer)  # also brings the view layer's object list up to date
-    except RuntimeError:  # not in this view layer
-        return
-    for other in view_layer.objects:
-        if other != obj and other.select_get(view_layer=view_layer):
-            other.select_set(False, view_layer=view_layer)
-    view_layer.objects.active = obj
 
 
 class PARASCALE_OT_transfer_camera_move(bpy.types.Operator):

@@ -20,7 +20,7 @@ from bpy.app.handlers import persistent
 from gpu_extras.batch import batch_for_shader
 
 from ..core.errors import ParaScaleError
-from . import preview_data
+from . import preview_data, properties
 from .panels import SidebarPanel
 
 FONT_ID = 0
@@ -205,6 +205,7 @@ def register() -> None:
         bpy.utils.register_class(cls)
     _remove_load_post()
     bpy.app.handlers.load_post.append(on_load_post)
+    properties.SHOW_OVERLAY_LISTENERS.append(sync_draw_handlers)
     sync_draw_handlers()
 
 
@@ -217,6 +218,8 @@ def _remove_load_post() -> None:
 
 
 def unregister() -> None:
+    if sync_draw_handlers in properties.SHOW_OVERLAY_LISTENERS:
+        properties.SHOW_OVERLAY_LISTENERS.remove(sync_draw_handlers)
     remove_draw_handlers()
     _remove_load_post()
     for cls in reversed(CLASSES):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
@@ -34,11 +36,14 @@ def _use_scene_range_update(self: ParaScaleSettings, context: bpy.types.Context)
         self.frame_start, self.frame_end = scene.frame_start, scene.frame_end
 
 
-def _show_overlay_update(self: ParaScaleSettings, context: bpy.types.Context) -> None:
-    # The viewport overlay's draw handlers exist only while some scene shows it (preview_draw.py).
-    from .preview_draw import sync_draw_handlers
+# Called when Show Overlay changes. The viewport overlay (preview_draw.py, a layer above this module)
+# adds its handler sync here when it registers: its draw handlers exist only while some scene shows it.
+SHOW_OVERLAY_LISTENERS: list[Callable[[], None]] = []
 
-    sync_draw_handlers()
+
+def _show_overlay_update(self: ParaScaleSettings, context: bpy.types.Context) -> None:
+    for listener in SHOW_OVERLAY_LISTENERS:
+        listener()
 
 
 class ParaScaleSettings(bpy.types.PropertyGroup):

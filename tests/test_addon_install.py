@@ -10,7 +10,7 @@ from pathlib import Path
 import bpy
 import pytest
 from parascale.tools.blender_install import built_zip, ensure_enabled, module_name
-from parascale.tools.extension_build import REPO_ROOT, ExtensionBuildError, build_extension, main, manifest
+from parascale.tools.extension_build import REPO_ROOT, manifest
 
 OUR_CLASSES = ("PARASCALE_OT_transfer_camera_move", "PARASCALE_OT_export_poses",
                "PARASCALE_OT_import_poses", "VIEW3D_PT_parascale")
@@ -37,21 +37,6 @@ def test_zip_holds_the_addon_and_nothing_else():
     excluded = ("tests/", "tools/", "bench/", "docs/", "examples/", ".ci/", ".venv", "out/", ".git", "__pycache__")
     assert not [n for n in names if any(n.startswith(e) or f"/{e}" in n for e in excluded)]
     assert not [n for n in names if n in ("Makefile", "pyproject.toml") or ".egg-info" in n or n.endswith(".pyc")]
-
-
-def test_build_script_writes_the_zip(tmp_path):
-    assert main([str(tmp_path / "ext")]) == 0
-    assert (tmp_path / "ext" / "parascale-0.1.0.zip").is_file()
-
-
-def test_build_rejects_a_broken_manifest(tmp_path):
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "__init__.py").write_text("")
-    text = (REPO_ROOT / "blender_manifest.toml").read_text().replace('type = "add-on"', 'type = "gadget"')
-    (source / "blender_manifest.toml").write_text(text)
-    with pytest.raises(ExtensionBuildError, match="validate failed"):
-        build_extension(tmp_path / "out", source_dir=source)
 
 
 def test_installed_like_a_user_install(addon_scene, addon):

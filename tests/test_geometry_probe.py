@@ -1,19 +1,17 @@
-"""The geometry depth source (core/geometry.py): against real Cycles depth passes on occluded scenes,
-against PointsDepth where the two must agree, analytic occlusion and near-plane cases, the per-frame
-transfer against targets whose depth varies along the path, and bad input."""
+"""The geometry depth source (core/geometry.py), numpy only: against PointsDepth where the two must agree,
+against a ray-casting oracle, chunking, analytic occlusion and near-plane cases, the per-frame transfer
+against targets whose depth varies along the path, and bad input. Against real Cycles depth passes:
+test_geometry_cycles.py."""
 
 from __future__ import annotations
 
-import bpy
 import numpy as np
 import pytest
-from mathutils import Vector
 from parascale.core.depth import PointsDepth, Views
 from parascale.core.errors import DepthError
-from parascale.core.geometry import DEFAULT_RESOLUTION, GeometryDepth, probe_size
+from parascale.core.geometry import DEFAULT_RESOLUTION, GeometryDepth
 from parascale.core.parallax import trajectory_parallax, transfer
 from parascale.core.poses import Intrinsics, Trajectory, look_at
-from parascale.tools.cycles_depth import median_depth, render_depth
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -45,143 +43,6 @@ def grid_mesh(nx: int, ny: int, corner: np.ndarray, edge_u: np.ndarray, edge_v: 
 
 def quad(corner, edge_u, edge_v) -> tuple[np.ndarray, np.ndarray]:
     return grid_mesh(1, 1, corner, edge_u, edge_v)
-
-
-# ------------------------------------------------------------------------------- Blender scene helpers
-
-
-def add_box(size, location) -> None:
-    bpy.ops.mesh.primitive_cube_add(size=1, location=location)
-    bpy.context.active_object.scale = size
-
-
-def add_plane(size, location, rotation=(0.0, 0.0, 0.0)) -> None:
-    bpy.ops.mesh.primitive_plane_add(size=size, location=location, rotation=rotation)
-
-
-def scene_meshes(scene: bpy.types.Scene) -> list[tuple[np.ndarray, np.ndarray]]:
-    """World-space triangles of every mesh object of the scene (evaluated)."""
-    depsgraph = bpy.context.evaluated_depsgraph_get()
-    meshes = []
-    for obj in scene.objects:
-        if obj.type != "MESH":
-            continue
-        evaluated = obj.evaluated_get(depsgraph)
-        mesh = evaluated.to_mesh()
-        mesh.calc_loop_triangles()
-        co = np.empty(len(mesh.vertices) * 3)
-        mesh.vertices.foreach_get("co", co)
-        tris = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int64)
-        mesh.loop_triangles.foreach_get("vertices", tris)
-        matrix = np.array(evaluated.matrix_world)
-        meshes.append((co.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3], tris.reshape(-1, 3)))
-        evaluated.to_mesh_clear()
-    return meshes
-
-
-def add_camera(scene: bpy.types.Scene) -> bpy.types.Object:
-    data = bpy.data.cameras.new("probe camera")
-    data.clip_start, data.clip_end = 0.01, 10000.0
-    cam = bpy.data.objects.new("probe camera", data)
-    scene.collection.objects.link(cam)
-    return cam
-
-
-def place(cam: bpy.types.Object, eye, target) -> None:
-    cam.location = Vector(eye)
-    cam.rotation_euler = (Vector(target) - Vector(eye)).to_track_quat("-Z", "Y").to_euler()
-    bpy.context.view_layer.update()
-
-
-def camera_views(cam: bpy.types.Object, width: int, height: int) -> Views:
-    """The Blender camera as a one-view batch (read from matrix_world, lens and sensor)."""
-    matrix = np.array(cam.matrix_world)
-    rotation = matrix[:3, :3] / np.linalg.norm(matrix[:3, :3], axis=0)
-    intrinsics = Intrinsics(sensor_width=cam.data.sensor_width, sensor_height=cam.data.sensor_height,
-                            sensor_fit=cam.data.sensor_fit, width=width, height=height)
-    return Views.of(Trajectory(np.stack([rotation, rotation]), np.stack([matrix[:3, 3]] * 2),
-                               lens=cam.data.lens, intrinsics=intrinsics))
-
-
-def build_wall_and_box() -> list:
-    add_box((8, 4, 5), (0, 20, 2.5))  # far box
-    add_plane(4, (-1.5, 8, 2), (np.pi / 2, 0, 0))  # a wall hiding its left part
-    return [((0, -2, 2), (0, 20, 2.5)), ((2, -1, 1.5), (0, 20, 2)), ((-1, 2, 3), (1, 20, 2))]
-
-
-def build_objects_on_ground() -> list:
-    add_plane(80, (0, 0, 0))  # two triangles passing under (and behind) the camera: near-plane clipping
-    add_box((1, 1, 1), (0, 5, 0.5))
-    add_box((2, 1, 3), (-2, 9, 1.5))
-    bpy.ops.mesh.primitive_uv_sphere_add(radius=1, location=(1.5, 7, 1))
-    bpy.ops.mesh.primitive_cylinder_add(radius=0.5, depth=4, location=(3, 12, 2))
-    return [((0, 0, 1.7), (0, 10, 0.5)), ((2, 1, 1.2), (-1, 8, 1)), ((-3, -1, 2.5), (1, 9, 0))]
-
-
-def build_corridor() -> list:
-    add_box((3, 40, 3), (0, 15, 1.5))  # the hall, seen from inside
-    add_box((0.6, 0.6, 3), (0.6, 8, 1.5))  # a pillar
-    add_box((1, 1, 1), (-0.8, 14, 0.5))  # a crate
-    return [((0, 0, 1.6), (0, 30, 1.6)), ((0.8, 3, 1.2), (-0.5, 20, 1.5)), ((-1, -3, 2.2), (0.5, 10, 1))]
-
-
-SCENES = {"wall and box": build_wall_and_box, "objects on ground": build_objects_on_ground,
-          "corridor": build_corridor}
-
-# ------------------------------------------------------------------------------------ (a) against Cycles
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("scene_name", list(SCENES))
-def test_median_agrees_with_cycles_depth_pass(empty_scene, scene_name):
-    """The probe at its default resolution against the median of a Cycles Z pass, at three poses per
-    occluded scene: rendered at the probe's own size (same pixel centres) and at a larger frame."""
-    poses = SCENES[scene_name]()
-    cam = add_camera(empty_scene)
-    probe = GeometryDepth.from_meshes(scene_meshes(empty_scene))
-    assert probe.resolution == DEFAULT_RESOLUTION
-    frame_width, frame_height = 160, 90
-    probe_width, probe_height = probe_size(frame_width, frame_height, DEFAULT_RESOLUTION)
-    for eye, target in poses:
-        place(cam, eye, target)
-        views = camera_views(cam, frame_width, frame_height)
-        ours = probe(views)[0]
-        theirs_map = render_depth(empty_scene, cam, 1, probe_width, probe_height)
-        same_size = median_depth(theirs_map)
-        larger = median_depth(render_depth(empty_scene, cam, 1, frame_width, frame_height))
-        assert abs(ours / same_size - 1) < 0.02, (scene_name, eye, ours, same_size)
-        assert abs(ours / larger - 1) < 0.02, (scene_name, eye, ours, larger)
-        # Same pixel centres: the maps agree pixel by pixel, up to Cycles' float32 and its 0.01 px filter.
-        ours_map = probe.depth_map(views)
-        assert np.mean(np.isfinite(ours_map) != np.isfinite(theirs_map)) < 0.005
-        both = np.isfinite(ours_map) & np.isfinite(theirs_map)
-        assert np.median(np.abs(ours_map[both] / theirs_map[both] - 1)) < 1e-5
-        assert abs(ours / same_size - 1) < 1e-5, (scene_name, eye, ours, same_size)
-
-
-def test_render_depth_restores_the_scene(empty_scene):
-    add_box((1, 1, 1), (0, 5, 0))
-    cam = add_camera(empty_scene)
-    place(cam, (0, 0, 0), (0, 5, 0))
-    empty_scene.frame_current = 7
-
-    def snapshot() -> dict:
-        owners = {"render": empty_scene.render, "image": empty_scene.render.image_settings,
-                  "cycles": empty_scene.cycles, "layer": empty_scene.view_layers[0]}
-        state = {(k, p.identifier): getattr(o, p.identifier) for k, o in owners.items()
-                 for p in o.bl_rna.properties if not p.is_readonly and p.type not in {"POINTER", "COLLECTION"}}
-        state["camera"] = empty_scene.camera
-        state["frame"] = empty_scene.frame_current
-        return state
-
-    before = snapshot()
-    depth = render_depth(empty_scene, cam, 3, 64, 36)
-    after = snapshot()
-    assert {k: (before[k], after[k]) for k in before if before[k] != after[k]} == {}
-    # The box front face at depth 4.5 fills the middle; row 0 is the top of the image.
-    assert median_depth(depth) == pytest.approx(4.5, rel=1e-5)
-    assert np.isinf(depth[0, 0]) and np.isfinite(depth[18, 32])
-    assert np.isnan(median_depth(np.full((4, 4), np.inf)))
 
 
 # --------------------------------------------------------------------------- (b) against PointsDepth
@@ -281,7 +142,11 @@ def test_depth_map_equals_ray_casting(case):
 
 
 def test_chunked_screening_and_candidates_give_the_same_map(monkeypatch):
-    """The memory bounds (slices of groups, slices of pixel candidates) change nothing."""
+    """The memory bounds (slices of groups, slices of pixel candidates, build slices) change nothing: the
+    same pixels see geometry, at the same depth. The probe's transforms are elementwise (core.geometry
+    _rotate), so on any CPU the maps should agree to the last bit; the assertion allows a few ulps
+    anyway, because what users need is the depth, and float results through numpy kernels are not a
+    contract across machines."""
     from parascale.core import geometry
 
     vertices, triangles = grid_mesh(60, 60, (-10, -10, 0), (20, 0, 0), (0, 20, 0),
@@ -294,7 +159,9 @@ def test_chunked_screening_and_candidates_give_the_same_map(monkeypatch):
     monkeypatch.setattr(geometry, "BUILD_CHUNK", 100)
     chunked = GeometryDepth(vertices, triangles, resolution=64)
     for i in range(2):
-        np.testing.assert_array_equal(chunked.depth_map(views, i), whole[i])
+        chunked_map = chunked.depth_map(views, i)
+        np.testing.assert_array_equal(np.isfinite(chunked_map), np.isfinite(whole[i]))
+        np.testing.assert_allclose(chunked_map, whole[i], rtol=1e-13, atol=0)
 
 
 # -------------------------------------------------------------------- (c) nothing seen, occlusion, near

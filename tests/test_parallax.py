@@ -178,7 +178,11 @@ def test_uncalibrated_transfer_to_a_scaled_scene_costs_ln_k_and_transerr_is_blin
     assert translation_error(raw.trajectory.centres, reference.centres) < 1e-12
     calibrated = transfer(reference, depths, PerFrameDepth(k * depths), mode="per_frame")
     assert parallax_consistency(calibrated.pi_reference, calibrated.pi_realized).pce < 1e-9
-    assert translation_error(calibrated.trajectory.centres, reference.centres) < 1e-12
+    # The calibrated path is k times the size of the reference but keeps its start's coordinates (~10), so
+    # the float64 rounding of its centres (eps * 10) grows by 1/k when the similarity scales it back; the
+    # rounding itself differs between BLAS kernels (1.4e-12 for k = 1e-4 under Sandybridge).
+    rounding = 64 * np.finfo(float).eps * np.abs(reference.centres).max() * max(1.0, 1.0 / k)
+    assert translation_error(calibrated.trajectory.centres, reference.centres) < max(1e-12, rounding)
 
 
 @pytest.mark.parametrize("k", [1e-4, 1e3])
