@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -19,12 +20,25 @@ from typing import TextIO
 import numpy as np
 
 from .depth import DepthProbe, FixedDepth, PerFrameDepth, PointsDepth
-from .errors import DepthError, ParaScaleError, PoseFileError
-from .fileio import atomic_write_files, atomic_write_json
-from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format
+from .errors import (
+    DepthError,
+    NoMotionError,
+    OutputFileError,
+    ParaScaleError,
+    PoseFileError,
+    TrajectoryError,
+    one_line,
+    quote,
+    short_path,
+    shorten,
+)
+from .fileio import atomic_write_files, atomic_write_json, check_output_paths, same_file
+from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format, resolve_preset
 from .formats.common import SIDECAR_SUFFIX, json_ready
+from .formats.nerf import COLMAP_FILES
 from .parallax import MODES, TransferResult, transfer
 from .pointcloud import (
+    check_points,
     per_frame_median_depths,
     read_colmap_points,
     read_depth_values,
@@ -34,11 +48,34 @@ from .pointcloud import (
     unproject_depth_map,
     valid_depth,
 )
-from .poses import Trajectory
+from .poses import MAX_COORDINATE, Trajectory, in_range
 
 # File name ending of each format's output in a batch (COLMAP writes a folder).
 OUTPUT_SUFFIX = {"realestate10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "uni3c": ".json",
                  "nerfstudio": ".json", "transforms": ".json", "colmap": "", "parascale": ".json"}
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+def input_files(spec: str | Path | None) -> list[Path]:
+    """The files a path option reads, for the output-differs-from-input check: a file and its sidecar, or
+    a folder's files (a COLMAP model, depth maps) and the folder. Nothing for a number or a missing path."""
+    if spec is None or str(spec) == "" or not os.path.lexists(spec):
+        return []
+    path = Path(spec)
+    if path.name in COLMAP_FILES:  # one file of a COLMAP model names the whole folder
+        return [path, *input_files(path.parent)]
+    if path.is_dir():
+        try:
+            return [path, *(entry for entry in path.iterdir() if entry.is_file())]
+        except OSError:
+            return [path]
+    return [path, Path(str(path) + SIDECAR_SUFFIX)]
+
+
+def option_inputs(options: TransferOptions) -> list[Path]:
+    """Every file the options read (depths, start pose)."""
+    return [p for spec in (options.ref_depth, options.target_depth, options.start) for p in input_files(spec)]
 
 
 # ------------------------------------------------------------------------------------------ depth specs
@@ -51,7 +88,7 @@ def _number(spec: str) -> float | None:
 
 
 @lru_cache(maxsize=8)
-def _load_array(path: str, mtime: float) -> np.ndarray:
+def _load_array(path: str, mtime_ns: int, size: int) -> np.ndarray:
     """A depth or point file's array, read once per process (a batch reuses one target cloud)."""
     file = Path(path)
     name = file.name.lower()
@@ -65,9 +102,8 @@ def _load_array(path: str, mtime: float) -> np.ndarray:
         return read_xyz(file)
     if name.endswith(".npy"):
         array = read_npy(file)
-        if array.dtype.kind not in "fiu":
-            raise PoseFileError(file, "", f"expected numbers, got dtype {array.dtype}")
-        return array.astype(np.float64)
+        array.setflags(write=False)  # cached: shared by every clip of a batch
+        return array
     if name.endswith(".txt"):
         return read_depth_values(file)
     raise PoseFileError(file, "", "not a depth source (a number, .txt/.npy per-frame depths, .ply/.npy/.xyz/"
@@ -78,7 +114,11 @@ def load_depth_array(spec: str) -> np.ndarray:
     path = Path(spec)
     if not path.exists():
         raise PoseFileError(path, "", "no such file (and not a number)")
-    return _load_array(str(path.resolve()), path.stat().st_mtime)
+    try:
+        stat = path.stat()
+        return _load_array(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError as error:
+        raise PoseFileError(path, "", f"cannot be read ({error.strerror or type(error).__name__})") from None
 
 
 def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_frames: int,
@@ -90,12 +130,15 @@ def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_fr
     per frame), a point cloud, or a depth map .npy (H, W) with `intrinsics`. role "target" must measure
     from any pose: a number, a point cloud, or a first-frame depth map with `intrinsics`. Depth maps are
     unprojected through `pose` (camera-to-world rotation in Blender axes, centre)."""
+    option = f"--{'ref' if role == 'reference' else role}-depth"
+    if not str(spec).strip():
+        raise DepthError(f"{option}: empty value (give a number, a file or a folder)")
     value = _number(spec)
     if value is not None and not Path(spec).exists():
         try:
             return FixedDepth(value)
         except DepthError as error:
-            raise DepthError(f"--{'ref' if role == 'reference' else role}-depth {spec}: {error}") from None
+            raise DepthError(f"{option} {shorten(spec, 40)}: {error}") from None
     path = Path(spec)
     array = load_depth_array(spec)
     if path.is_dir() or array.ndim == 1:
@@ -106,7 +149,8 @@ def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_fr
             raise PoseFileError(path, "", f"{array.size} per-frame depths for a clip of {n_frames} frames")
         return PerFrameDepth(array, name=f"per-frame {path.name}")
     if array.ndim == 2 and array.shape[1] == 3 and intrinsics is None:
-        probe = PointsDepth(array)
+        # A cloud never silently loses a point: a NaN or infinite row is refused as in .ply and .xyz.
+        probe = PointsDepth(check_points(array, path, row_names=lambda i: f"row {i}"))
         probe.name = f"points {path.name}"
         return probe
     if array.ndim == 2:
@@ -130,7 +174,7 @@ def parse_intrinsics(text: str | None) -> tuple[float, float, float, float] | No
     values = [_number(p) for p in parts]
     if len(values) != 4 or any(v is None or not np.isfinite(v) for v in values) or values[0] <= 0 \
             or values[1] <= 0:  # type: ignore[operator]
-        raise DepthError(f"intrinsics must be fx,fy,cx,cy with positive focal lengths, got {text!r}")
+        raise DepthError(f"intrinsics must be fx,fy,cx,cy with positive focal lengths, got {quote(text)}")
     return tuple(values)  # type: ignore[return-value]
 
 
@@ -148,11 +192,16 @@ def parse_start(text: str | None, reference: Trajectory) -> tuple[np.ndarray, np
     'x,y,z,rx,ry,rz' (Blender XYZ Euler in degrees) or a pose file (its first frame)."""
     if text is None:
         return reference.rotations[0], reference.centres[0]
+    if not text.strip():
+        raise DepthError("--start: empty value (give x,y,z, x,y,z,rx,ry,rz or a pose file)")
     values = [_number(p) for p in text.replace(" ", "").split(",")]
     if all(v is not None for v in values) and len(values) in (3, 6) and not Path(text).exists():
         array = np.array(values, dtype=np.float64)
         if not np.all(np.isfinite(array)):
-            raise DepthError(f"--start {text}: values must be finite")
+            raise DepthError(f"--start {shorten(text, 60)}: values must be finite")
+        if not np.all(in_range(array[:3], 0.0, MAX_COORDINATE)):
+            raise DepthError(f"--start {shorten(text, 60)}: the position lies beyond {MAX_COORDINATE:g} (what "
+                             "float32 keyframes and the transfer's arithmetic can hold)")
         rotation = reference.rotations[0] if len(values) == 3 else euler_xyz(array[3:])
         return rotation, array[:3]
     if Path(text).exists():
@@ -187,8 +236,14 @@ def calibrate(reference: Trajectory, options: TransferOptions, mode: str | None 
                              len(reference), parse_intrinsics(options.ref_intrinsics), options.pixel_origin)
     target_probe = depth_source(options.target_depth, "target", start, len(reference),
                                 parse_intrinsics(options.target_intrinsics), options.pixel_origin)
-    return transfer(reference, ref_probe, target_probe, start_rotation=start[0], start_centre=start[1],
-                    mode=mode or options.mode)
+    try:
+        return transfer(reference, ref_probe, target_probe, start_rotation=start[0], start_centre=start[1],
+                        mode=mode or options.mode)
+    except TrajectoryError as error:
+        if isinstance(error, NoMotionError):
+            raise
+        # The inputs passed their checks; the scaled result left the range (a depth ratio of 1e28, say).
+        raise TrajectoryError(f"the calibrated camera cannot be stored: {error}") from None
 
 
 def all_mode_summaries(reference: Trajectory, options: TransferOptions, chosen: TransferResult
@@ -227,21 +282,79 @@ class ClipOutcome:
     error: str = ""
 
 
+def check_options(options: TransferOptions) -> None:
+    """Refuse, before a batch starts, every option that is wrong whatever the clip: a bad depth number or
+    file, a bad start pose or intrinsics, an unknown format or preset. Raises the error each clip would
+    have failed with."""
+    parse_intrinsics(options.ref_intrinsics)
+    parse_intrinsics(options.target_intrinsics)
+    if options.preset:
+        preset = PRESETS.get(str(options.preset).strip().lower().replace("_", "-"))
+        if preset is None:
+            resolve_preset(options.preset)  # raises the unknown-preset error
+        elif options.frames is not None and preset.four_k_plus_one and (int(options.frames) - 1) % 4:
+            raise ParaScaleError(f"preset {options.preset} needs 4k+1 frames (e.g. 49, 81, 121), not "
+                                 f"{options.frames}")
+    if options.format:
+        resolve_format(options.format)
+    if options.input_format:
+        resolve_format(options.input_format)
+    if options.frames is not None and options.frames < 2:
+        raise ParaScaleError(f"--frames must be at least 2, got {options.frames}")
+    for spec, role in ((options.ref_depth, "reference"), (options.target_depth, "target")):
+        option = f"--{'ref' if role == 'reference' else role}-depth"
+        if not str(spec).strip():
+            raise DepthError(f"{option}: empty value (give a number, a file or a folder)")
+        value = _number(spec)
+        if value is not None and not Path(spec).exists():
+            try:
+                FixedDepth(value)
+            except DepthError as error:
+                raise DepthError(f"{option} {shorten(spec, 40)}: {error}") from None
+            continue
+        array = load_depth_array(spec)
+        # Everything but the per-frame count (which depends on the clip) is checked as a clip would.
+        n_frames = array.size if Path(spec).is_dir() or array.ndim == 1 else 2
+        intrinsics = options.ref_intrinsics if role == "reference" else options.target_intrinsics
+        depth_source(spec, role, (_ANY_CLIP.rotations[0], _ANY_CLIP.centres[0]), n_frames,
+                     parse_intrinsics(intrinsics), options.pixel_origin)
+    if options.start is not None:
+        values = [_number(p) for p in options.start.replace(" ", "").split(",")]
+        if all(v is not None for v in values) and len(values) in (3, 6) and not Path(options.start).exists():
+            parse_start(options.start, _ANY_CLIP)
+        elif options.start.strip() and Path(options.start).exists():
+            read_trajectory(options.start)
+        else:
+            parse_start(options.start, _ANY_CLIP)  # raises the matching error
+
+
+# A stand-in clip for checking a start pose given as numbers (only its first rotation is used).
+_ANY_CLIP = Trajectory(np.tile(np.eye(3), (2, 1, 1)), np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+
+
 def calibrate_clip(job: tuple[str, str, TransferOptions]) -> ClipOutcome:
-    """Worker: read, calibrate and write one clip; any failure becomes a reported outcome."""
+    """Worker: read, calibrate and write one clip; any failure becomes a reported outcome. A numpy warning
+    (an overflow the checks missed) fails the clip instead of printing on stderr."""
     clip, out_dir, options = job
     clip_path = Path(clip)
     try:
-        reference = read_trajectory(clip_path, options.input_format)
-        result = calibrate(reference, options)
-        written = atomic_write_files(render_result(output_path(Path(out_dir), clip_path, options), result, options))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            reference = read_trajectory(clip_path, options.input_format)
+            result = calibrate(reference, options)
+            contents = render_result(output_path(Path(out_dir), clip_path, options), result, options)
+            written = atomic_write_files(contents, inputs=[*input_files(clip_path), *option_inputs(options)])
         return ClipOutcome(clip_path.name, True, [str(p) for p in written], json_ready(result.summary()))
+    except RuntimeWarning as warning:
+        return ClipOutcome(clip_path.name, False, error=one_line(f"{clip}: numeric overflow ({warning})"))
     except ParaScaleError as error:
         return ClipOutcome(clip_path.name, False, error=str(error))
     except OSError as error:
-        return ClipOutcome(clip_path.name, False, error=f"{error.filename or clip}: {error.strerror or error}")
+        return ClipOutcome(clip_path.name, False,
+                           error=one_line(f"{short_path(error.filename or clip)}: {error.strerror or error}"))
     except Exception as error:  # noqa: BLE001 - one broken clip must never stop the batch
-        return ClipOutcome(clip_path.name, False, error=f"{clip}: internal error {type(error).__name__}: {error}")
+        return ClipOutcome(clip_path.name, False,
+                           error=one_line(f"{clip}: internal error {type(error).__name__}: {error}"))
 
 
 # ------------------------------------------------------------------------------------------- batch
@@ -331,9 +444,15 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, options: TransferOptions,
     are reported on the progress stream as they happen and collected in the report; a JSON report
     `batch-summary.json` is written to `out_dir`."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if same_file(in_dir, out_dir):
+        raise OutputFileError(out_dir, "", "the output folder must differ from the input folder")
     clips = find_clips(in_dir)
     if not clips:
         raise PoseFileError(in_dir, "", "no pose files (.txt, .json) or COLMAP folders to calibrate")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputFileError(out_dir, "", "is a file, not a folder")
+    check_output_paths([out_dir / "batch-summary.json"])
+    check_options(options)
     out_dir.mkdir(parents=True, exist_ok=True)
     work = [(str(c), str(out_dir), options) for c in clips]
     jobs = max(1, min(int(jobs), len(work)))
@@ -370,6 +489,7 @@ def default_jobs() -> int:
     return max(1, (os.cpu_count() or 1))
 
 
-__all__ = ["TransferOptions", "calibrate", "calibrate_clip", "all_mode_summaries", "depth_source",
+__all__ = ["TransferOptions", "check_options", "input_files", "option_inputs",
+           "calibrate", "calibrate_clip", "all_mode_summaries", "depth_source",
            "parse_start", "parse_intrinsics", "euler_xyz", "find_clips", "run_batch", "BatchReport",
            "ClipOutcome", "ProgressBar", "output_path", "render_result"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+import warnings
 from typing import NoReturn
 
 import numpy as np
@@ -27,15 +27,18 @@ from .batch import (
     calibrate,
     default_jobs,
     depth_source,
+    input_files,
+    option_inputs,
     parse_intrinsics,
     run_batch,
 )
-from .errors import ParaScaleError
+from .errors import ParaScaleError, one_line, short_path
 from .fileio import atomic_write_files
 from .formats import formats_table, read_trajectory, render_trajectory
 from .formats.common import json_ready
 from .metrics import parallax_consistency
 from .parallax import normalize_mode, trajectory_parallax
+from .poses import float32_precision_warning
 
 EXIT_OK = 0
 EXIT_FAILED_CLIPS = 1
@@ -129,17 +132,32 @@ def _fmt(value: object, spec: str = ".6g") -> str:
     return format(value, spec)
 
 
+COLUMN_GAP = "  "
+
+
 def summary_table(summaries: dict[str, dict | str], chosen: str) -> str:
-    header = f"{'mode':<15}{'Pi_total ref':>14}{'Pi_total real':>15}{'PCE':>11}{'bias':>9}   scale range"
-    lines = [header]
+    """One row per mode; every column is as wide as its widest cell and columns are COLUMN_GAP apart, so
+    numbers of any width never run together."""
+    header = ["mode", "Pi_total ref", "Pi_total real", "PCE", "bias", "scale range"]
+    rows: list[list[str]] = []
+    failures: list[tuple[str, str]] = []
     for mode, summary in summaries.items():
         label = mode.replace("_", "-") + (" *" if mode == chosen else "")
         if isinstance(summary, str):
-            lines.append(f"{label:<15}failed: {summary}")
+            failures.append((label, summary))
             continue
-        lines.append(f"{label:<15}{_fmt(summary['pi_total_reference']):>14}{_fmt(summary['pi_total_realized']):>15}"
-                     f"{_fmt(summary['pce'], '.4g'):>11}{_fmt(summary['bias'], '.4g'):>9}   "
-                     f"{_fmt(summary['scale_min'])} .. {_fmt(summary['scale_max'])}")
+        rows.append([label, _fmt(summary["pi_total_reference"]), _fmt(summary["pi_total_realized"]),
+                     _fmt(summary["pce"], ".4g"), _fmt(summary["bias"], ".4g"),
+                     f"{_fmt(summary['scale_min'])} .. {_fmt(summary['scale_max'])}"])
+    labels = [header[0]] + [r[0] for r in rows] + [f[0] for f in failures]
+    widths = [max(len(x) for x in labels)] + [max(len(r[i]) for r in [header, *rows]) for i in range(1, 5)]
+
+    def line(cells: list[str]) -> str:
+        numbers = [cell.rjust(width) for cell, width in zip(cells[1:5], widths[1:], strict=True)]
+        return COLUMN_GAP.join([cells[0].ljust(widths[0]), *numbers, cells[5]])
+
+    lines = [line(header)] + [line(r) for r in rows]
+    lines += [f"{label.ljust(widths[0])}{COLUMN_GAP}failed: {reason}" for label, reason in failures]
     return "\n".join(lines)
 
 
@@ -151,10 +169,12 @@ def command_transfer(args: argparse.Namespace) -> int:
     contents = render_trajectory(args.output, result, format=options.format, preset=options.preset,
                                  frames=options.frames)
     summaries = all_mode_summaries(reference, options, result)
-    written = atomic_write_files(contents)
+    written = atomic_write_files(contents, inputs=[*input_files(args.reference), *option_inputs(options)])
+    precision = float32_precision_warning(result.trajectory.centres)
     if args.json:
         print(json.dumps(json_ready({"written": [str(p) for p in written], "mode": result.mode,
-                                      "summaries": summaries}), indent=1))
+                                      "summaries": summaries, "warnings": [precision] if precision else []}),
+                         indent=1))
     else:
         print(f"wrote {', '.join(str(p) for p in written)} ({len(result.trajectory)} frames calibrated, "
               f"mode {result.mode.replace('_', '-')}; * = written)")
@@ -162,6 +182,8 @@ def command_transfer(args: argparse.Namespace) -> int:
         unconverged = summaries[result.mode]["unconverged_frames"]  # type: ignore[index]
         if unconverged:
             print(f"warning: the per-frame solve did not converge at frames {unconverged}")
+        if precision:
+            print(f"warning: {precision}")
     return EXIT_OK
 
 
@@ -201,7 +223,7 @@ def command_measure(args: argparse.Namespace) -> int:
 def command_convert(args: argparse.Namespace) -> int:
     trajectory = read_trajectory(args.input, args.in_format)
     written = atomic_write_files(render_trajectory(args.output, trajectory, format=args.format, preset=args.preset,
-                                                   frames=args.frames))
+                                                   frames=args.frames), inputs=input_files(args.input))
     print(f"wrote {', '.join(str(p) for p in written)}")
     return EXIT_OK
 
@@ -210,8 +232,6 @@ def command_batch(args: argparse.Namespace) -> int:
     options = _options(args)
     if args.jobs < 1:
         raise ParaScaleError(f"--jobs must be at least 1, got {args.jobs}")
-    if Path(args.in_dir).resolve() == Path(args.out_dir).resolve():
-        raise ParaScaleError(f"{args.out_dir}: the output folder must differ from the input folder")
     report = run_batch(args.in_dir, args.out_dir, options, jobs=args.jobs, progress=sys.stderr)
     print(report.text())
     return EXIT_FAILED_CLIPS if report.failures else EXIT_OK
@@ -226,6 +246,30 @@ COMMANDS = {"transfer": command_transfer, "measure": command_measure, "convert":
             "batch": command_batch, "formats": command_formats}
 
 
+# Options whose value names a file or a number: an empty value is refused, never read as "." or 0.
+POSITIONAL = {"reference", "candidate", "input", "output", "in_dir", "out_dir"}
+
+
+def _empty_value(args: argparse.Namespace) -> str | None:
+    """The first option given an empty (or blank) value, as the user would write it."""
+    for name, value in vars(args).items():
+        if isinstance(value, str) and not value.strip():
+            return name.upper() if name in POSITIONAL and name != "output" else "--" + name.replace("_", "-")
+    return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a command with numpy warnings as errors (an overflow must stop with a message, never print a
+    RuntimeWarning or go on with inf) and library warnings shown as one `parascale: warning:` line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", RuntimeWarning)
+        code = COMMANDS[args.command](args)
+    for warning in caught:
+        print(f"parascale: warning: {one_line(str(warning.message))}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 some batch clips failed, 2 bad input)."""
     parser = build_parser()
@@ -233,15 +277,23 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error (2), already printed
         return int(stop.code or 0)
+    empty = _empty_value(args)
     try:
-        return COMMANDS[args.command](args)
+        if empty:
+            raise ParaScaleError(f"{empty}: empty value")
+        return _run(args)
     except BrokenPipeError:  # output piped into `head`: not an error of ours
         return EXIT_OK
     except ParaScaleError as error:
-        print(f"parascale: error: {error}", file=sys.stderr)
+        message = str(error)
+    except RuntimeWarning as warning:
+        message = f"numeric overflow: {warning} (a number in the input is too large or too small)"
     except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"parascale: error: {where}{error.strerror or error}", file=sys.stderr)
+        where = f"{short_path(error.filename)}: " if error.filename else ""
+        message = f"{where}{error.strerror or error}"
+    except MemoryError:
+        message = "out of memory (an input is too large)"
+    print(f"parascale: error: {one_line(message)}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DepthError, NoDepthError, frame_list
-from .poses import Trajectory
+from .poses import MAX_COORDINATE, MIN_MAGNITUDE, Trajectory, positive_in_range
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,6 +99,8 @@ class FixedDepth(DepthProbe):
         value = float(value)
         if not (np.isfinite(value) and value > 0):
             raise DepthError(f"a fixed depth must be finite and positive, got {value}")
+        if not positive_in_range(value):
+            raise DepthError(f"a fixed depth must lie within {MIN_MAGNITUDE:g} .. {MAX_COORDINATE:g}, got {value:g}")
         self.value = value
 
     def __call__(self, views: Views) -> np.ndarray:
@@ -125,6 +127,11 @@ class PerFrameDepth(DepthProbe):
                              f"holds {values[values <= 0][0]:g}")
         if np.any(np.isinf(values)):
             raise DepthError("per-frame depths must be finite (NaN marks a frame without depth)")
+        usable = positive_in_range(values) | np.isnan(values)
+        if not np.all(usable):
+            i = int(np.flatnonzero(~usable)[0])
+            raise DepthError(f"per-frame depths must lie within {MIN_MAGNITUDE:g} .. {MAX_COORDINATE:g}; frame {i} "
+                             f"holds {values[i]:g}")
         self.values = values
         if name:
             self.name = name

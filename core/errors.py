@@ -1,10 +1,56 @@
-"""Typed errors. Every message is one readable line that names what is wrong."""
+"""Typed errors. Every message is one readable line that names what is wrong.
+
+A message is bounded wherever it is made from user data: a quoted token is cut to `TOKEN_LIMIT`
+characters (`quote`), a path to `PATH_LIMIT` (`short_path`), and the whole message to `MESSAGE_LIMIT`
+on one line (`one_line`, applied by ParaScaleError itself), so a multi-megabyte token in a file can never
+become a multi-megabyte error line.
+"""
 
 from __future__ import annotations
 
+import re
+
+# A line of `parascale: error: ...` stays below 300 characters with the prefix.
+MESSAGE_LIMIT = 280
+TOKEN_LIMIT = 40
+PATH_LIMIT = 120
+ELLIPSIS = "..."  # ASCII: stderr may not be UTF-8
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def shorten(text: str, limit: int, keep_end: bool = False) -> str:
+    """`text` cut to at most `limit` characters with an ellipsis where it was cut (at the end, or at the
+    start when `keep_end`: the end of a path names the file)."""
+    if len(text) <= limit:
+        return text
+    cut = limit - len(ELLIPSIS)
+    return ELLIPSIS + text[len(text) - cut:] if keep_end else text[:cut] + ELLIPSIS
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text` as one printable line (control characters and line breaks shown as one space) of at most
+    `limit` characters."""
+    return shorten(_CONTROL.sub(" ", str(text)), limit)
+
+
+def quote(token: object, limit: int = TOKEN_LIMIT) -> str:
+    """repr() of a token read from a file, cut to `limit` characters (an offending token may be huge)."""
+    if isinstance(token, str):
+        return repr(token) if len(token) <= limit else repr(token[:limit]) + ELLIPSIS
+    return shorten(repr(token), limit + 2)
+
+
+def short_path(path: object, limit: int = PATH_LIMIT) -> str:
+    """A path for a message: printable, and its last `limit` characters when longer."""
+    return shorten(_CONTROL.sub("?", str(path)), limit, keep_end=True)
+
 
 class ParaScaleError(ValueError):
-    """Base of every error ParaScale raises on bad input."""
+    """Base of every error ParaScale raises on bad input. str() is always one line of at most
+    MESSAGE_LIMIT characters."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class TrajectoryError(ParaScaleError):
@@ -35,8 +81,13 @@ class PoseFileError(ParaScaleError):
         self.path = str(path)
         self.where = where
         self.what = what
-        location = f"{self.path}:{where}" if where else self.path
+        location = f"{short_path(self.path)}:{shorten(where, 60)}" if where else short_path(self.path)
         super().__init__(f"{location}: {what}")
+
+
+class OutputFileError(PoseFileError):
+    """An output cannot be written where it was asked for: it is an input, a folder, under a file, or its
+    folder is not writable. Raised before anything is written."""
 
 
 def frame_list(frames: object, limit: int = 12) -> str:

@@ -4,17 +4,85 @@ Every file is first written in full to a temporary file in the same folder (so `
 one file system, atomic on POSIX and Windows), then moved over the destination. A group of files (a pose
 file and its sidecar, a COLMAP model) is written completely to temporaries before the first one is moved,
 so an error while producing any of them leaves every destination untouched.
+
+Before anything is written, every destination is checked (`check_output_paths`): it must not be a folder,
+nor lie under a file, its folder must be writable, and it must not be the same file as any input
+(`check_outputs_differ_from_inputs`, by device and inode, so '..', symlinks and hard links are seen
+through). Faults name the user's path, never a temporary file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from .errors import OutputFileError, short_path
+
 TEMP_PREFIX = ".parascale-tmp-"
+PathLike = str | os.PathLike[str]
+
+
+def same_file(a: PathLike, b: PathLike) -> bool:
+    """Whether two paths name the same existing file or folder (device and inode)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def check_outputs_differ_from_inputs(outputs: Iterable[PathLike], inputs: Iterable[PathLike]) -> None:
+    """Raise OutputFileError when an output is the same file as an input, however it is reached (a
+    relative path, '..', a symlinked folder, a symlink or a hard link): writing it would destroy the
+    input. Give an input folder's files as inputs to protect them too."""
+    existing = [Path(p) for p in inputs if os.path.lexists(p)]
+    for output in outputs:
+        if not os.path.lexists(output):
+            continue
+        for source in existing:
+            if same_file(output, source):
+                where = "" if str(Path(output)) == str(source) else f" ({short_path(source, 60)})"
+                raise OutputFileError(output, "", f"is an input{where}; writing it would overwrite the input, "
+                                      "give another output")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def check_output_paths(targets: Iterable[PathLike]) -> None:
+    """Raise OutputFileError, before anything is written, when a destination cannot be written: it is a
+    folder, a folder on its way is a file, or the folder it goes in is not writable."""
+    for target in map(Path, targets):
+        if target.is_dir():
+            raise OutputFileError(target, "", "is a folder, not a file name to write")
+        ancestor = _existing_ancestor(target)
+        if not ancestor.is_dir():
+            raise OutputFileError(target, "", f"cannot be written: {short_path(ancestor, 60)} is a file, not a folder")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise OutputFileError(target, "", f"cannot be written: the folder {short_path(ancestor, 60)} is not "
+                                  "writable")
+
+
+def _output_fault(target: Path, error: OSError) -> OutputFileError:
+    """The fault of a failed write, named by its destination (not the temporary file)."""
+    if isinstance(error, IsADirectoryError):
+        what = "is a folder, not a file name to write"
+    elif isinstance(error, NotADirectoryError):
+        what = "cannot be written: a folder on its path is a file"
+    elif isinstance(error, PermissionError):
+        what = "cannot be written: permission denied"
+    elif error.errno == errno.ENOSPC:
+        what = "cannot be written: no space left on the device"
+    else:
+        what = f"cannot be written ({error.strerror or type(error).__name__})"
+    return OutputFileError(target, "", what)
 
 
 def _make_folders(folder: Path) -> list[Path]:
@@ -41,18 +109,22 @@ def _write_temporary(path: Path, data: bytes) -> Path:
     return Path(name)
 
 
-def atomic_write_files(contents: Mapping[str | os.PathLike[str], str | bytes]) -> list[Path]:
+def atomic_write_files(contents: Mapping[PathLike, str | bytes], inputs: Iterable[PathLike] = ()) -> list[Path]:
     """Write every (path -> text or bytes) entry atomically; all temporaries are complete before any
-    destination is replaced. Text is written as UTF-8 with '\\n' line ends. Returns the paths written."""
+    destination is replaced. Text is written as UTF-8 with '\\n' line ends. Every destination is checked
+    first (check_output_paths) and must differ from every one of `inputs`. Returns the paths written."""
+    check_output_paths(contents)
+    check_outputs_differ_from_inputs(contents, inputs)
     staged: list[tuple[Path, Path]] = []
     created: list[Path] = []
+    target = Path()
     try:
         for target, content in contents.items():
             target = Path(target)
             data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
             created += _make_folders(target.parent)
             staged.append((_write_temporary(target, data), target))
-    except BaseException:
+    except BaseException as error:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
         for folder in created:  # deepest first; only the (now empty) folders this call made
@@ -60,21 +132,25 @@ def atomic_write_files(contents: Mapping[str | os.PathLike[str], str | bytes]) -
                 folder.rmdir()
             except OSError:
                 pass
+        if isinstance(error, OSError):
+            raise _output_fault(target, error) from None
         raise
     try:
         for temporary, target in staged:
             os.replace(temporary, target)
+    except OSError as error:
+        raise _output_fault(target, error) from None
     finally:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)  # only those not moved (a failed replace) still exist
     return [target for _, target in staged]
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+def atomic_write_text(path: PathLike, text: str) -> Path:
     """Write one text file atomically."""
     return atomic_write_files({path: text})[0]
 
 
-def atomic_write_json(path: str | os.PathLike[str], data: object, indent: int | None = 1) -> Path:
+def atomic_write_json(path: PathLike, data: object, indent: int | None = 1) -> Path:
     """Write JSON atomically. Non-finite floats are refused (they are not JSON): store them as null."""
     return atomic_write_text(path, json.dumps(data, indent=indent, allow_nan=False) + "\n")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .errors import TrajectoryError
+from .errors import TrajectoryError, quote
 
 # Blender/OpenGL camera axes <-> OpenCV camera axes: flip y and z (its own inverse).
 BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
@@ -21,6 +21,60 @@ BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 ORTHONORMAL_TOLERANCE = 1e-4
 
 SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
+
+# Magnitudes a trajectory may hold. Blender keys positions as float32 (largest 3.4e38, smallest normal
+# 1.2e-38), and a transfer multiplies a depth ratio (up to MAX/MIN), a step and a position in float64:
+# with every coordinate, depth, focal length and size within [MIN_MAGNITUDE, MAX_COORDINATE] no such
+# product overflows or turns denormal, so bad numbers are refused here, by name, instead of overflowing
+# later. A result that leaves the range is refused the same way.
+MAX_COORDINATE = 1e30
+MIN_MAGNITUDE = 1e-30
+# Frame numbers and rates: frame / fps in microseconds (RealEstate10K timestamps) must fit an int64.
+MAX_FRAME = 1e9
+FPS_RANGE = (1e-3, 1e6)
+# Blender's largest render resolution.
+MAX_RESOLUTION = 65536
+
+
+def in_range(values: np.ndarray | float, low: float, high: float) -> np.ndarray:
+    """Whether each value is finite and low <= |value| <= high (NaN-safe, no warnings)."""
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        return (magnitude >= low) & (magnitude <= high)
+
+
+def positive_in_range(values: np.ndarray | float) -> np.ndarray:
+    """Whether each value is a usable positive size (depth, focal length, sensor, clip distance):
+    finite, in [MIN_MAGNITUDE, MAX_COORDINATE]."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (values > 0) & in_range(values, MIN_MAGNITUDE, MAX_COORDINATE)
+
+
+# Blender stores keyframes as float32: warn when that storage moves the written positions by more than
+# this fraction of the median step (the add-on and the command line use the same rule).
+PRECISION_WARNING_FRACTION = 0.01
+
+
+def float32_quantization(centres: np.ndarray) -> tuple[float, float]:
+    """(largest float32 spacing of the path's coordinates, median non-zero step length): Blender stores
+    the keyframes as float32, so steps near the spacing are lost."""
+    centres = np.asarray(centres, dtype=np.float64)
+    spacing = float(np.spacing(np.abs(centres).astype(np.float32)).max())
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    moving = steps[steps > 0]
+    return spacing, float(np.median(moving)) if moving.size else 0.0
+
+
+def float32_precision_warning(centres: np.ndarray) -> str | None:
+    """The warning to give when float32 keyframes quantize the path by more than
+    PRECISION_WARNING_FRACTION of its median step, else None."""
+    quantization, median_step = float32_quantization(centres)
+    if not quantization > PRECISION_WARNING_FRACTION * median_step:
+        return None
+    share = f"{100 * quantization / median_step:.3g}% of" if median_step > 0 else "more than"
+    return (f"float32 precision: positions are quantized to {quantization:.3g}, {share} the median step "
+            f"{median_step:.3g}; keep the target scene near the origin")
 
 
 @dataclass(frozen=True)
@@ -41,13 +95,21 @@ class Intrinsics:
 
     def __post_init__(self) -> None:
         if self.sensor_fit not in SENSOR_FITS:
-            raise TrajectoryError(f"sensor fit must be one of {', '.join(SENSOR_FITS)}, not {self.sensor_fit!r}")
+            raise TrajectoryError(f"sensor fit must be one of {', '.join(SENSOR_FITS)}, not {quote(self.sensor_fit)}")
         values = (self.sensor_width, self.sensor_height, self.width, self.height,
                   self.pixel_aspect_x, self.pixel_aspect_y)
         if not all(np.isfinite(v) and v > 0 for v in values):
             raise TrajectoryError("sensor size, resolution and pixel aspect must be finite and positive")
+        if not np.all(positive_in_range(values)):
+            raise TrajectoryError(f"sensor size and pixel aspect must lie within {MIN_MAGNITUDE:g} .. "
+                                  f"{MAX_COORDINATE:g}")
+        if max(self.width, self.height) > MAX_RESOLUTION:
+            raise TrajectoryError(f"a render of {self.width} x {self.height} pixels is larger than Blender's "
+                                  f"{MAX_RESOLUTION} x {MAX_RESOLUTION}")
         if not (np.isfinite(self.shift_x) and np.isfinite(self.shift_y)):
             raise TrajectoryError("lens shift must be finite")
+        if not np.all(in_range([self.shift_x, self.shift_y], 0.0, MAX_COORDINATE)):
+            raise TrajectoryError(f"lens shift must lie within +-{MAX_COORDINATE:g}")
 
     def fitted_sensor(self) -> tuple[str, float, float]:
         """(fit actually used, sensor size in mm along it, reference side S in x pixels) as Blender
@@ -169,18 +231,30 @@ class Trajectory:
         if not np.all(np.isfinite(centres)):
             i = int(np.flatnonzero(~np.all(np.isfinite(centres), axis=1))[0])
             raise TrajectoryError(f"centres hold non-finite values at index {i}")
+        if not np.all(in_range(centres, 0.0, MAX_COORDINATE)):
+            i = int(np.flatnonzero(~np.all(in_range(centres, 0.0, MAX_COORDINATE), axis=1))[0])
+            raise TrajectoryError(f"centre at index {i} lies beyond {MAX_COORDINATE:g} from the origin (what "
+                                  "float32 keyframes and the transfer's arithmetic can hold)")
         frames = np.arange(n, dtype=np.float64) if self.frames is None else np.asarray(self.frames, np.float64)
         if frames.shape != (n,):
             raise TrajectoryError(f"frames must have {n} entries, got shape {frames.shape}")
         if not np.all(np.isfinite(frames)) or np.any(np.diff(frames) <= 0):
             raise TrajectoryError("frame numbers must be finite and strictly increasing")
+        if not np.all(in_range(frames, 0.0, MAX_FRAME)):
+            raise TrajectoryError(f"frame numbers must lie within +-{MAX_FRAME:g}")
         lens = np.broadcast_to(np.asarray(self.lens, dtype=np.float64), (n,)).copy()
         if not np.all(np.isfinite(lens) & (lens > 0)):
             raise TrajectoryError("focal lengths must be finite and positive")
+        if not np.all(positive_in_range(lens)):
+            raise TrajectoryError(f"focal lengths must lie within {MIN_MAGNITUDE:g} .. {MAX_COORDINATE:g} mm")
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise TrajectoryError(f"fps must be finite and positive, got {self.fps}")
+        if not FPS_RANGE[0] <= self.fps <= FPS_RANGE[1]:
+            raise TrajectoryError(f"fps must lie within {FPS_RANGE[0]:g} .. {FPS_RANGE[1]:g}, got {self.fps:g}")
         if not (0 < self.clip_start < self.clip_end and np.isfinite(self.clip_end)):
             raise TrajectoryError("clip range must satisfy 0 < clip_start < clip_end < inf")
+        if not np.all(positive_in_range([self.clip_start, self.clip_end])):
+            raise TrajectoryError(f"clip range must lie within {MIN_MAGNITUDE:g} .. {MAX_COORDINATE:g}")
         for name, value in (("rotations", rotations), ("centres", centres), ("frames", frames), ("lens", lens)):
             value.setflags(write=False)
             object.__setattr__(self, name, value)

@@ -86,13 +86,26 @@ def test_batch_command_exit_code_and_summary(clips: Path, tmp_path: Path, capsys
     assert "7 of 7 clips calibrated" in capsys.readouterr().out
 
 
-def test_batch_with_a_bad_shared_option_fails_every_clip_but_reports_each(clips: Path, tmp_path: Path,
-                                                                          capsys: pytest.CaptureFixture) -> None:
-    code = main(["batch", str(clips), str(tmp_path / "o"), "--ref-depth", "5", "--target-depth", "missing.ply",
-                 "--jobs", "1"])
-    out = capsys.readouterr().out
-    assert code == 1
-    assert out.count("FAILED") == 8 and "missing.ply: no such file" in out
+@pytest.mark.parametrize("option, part", [
+    (["--target-depth", "missing.ply"], "missing.ply: no such file"),
+    (["--ref-depth", "-5"], "--ref-depth -5: a fixed depth must be finite and positive"),
+    (["--start", "nan,0,0"], "--start nan,0,0: values must be finite"),
+    (["--target-depth", "1e-310"], "--target-depth 1e-310: a fixed depth must lie within"),
+])
+def test_batch_refuses_a_bad_shared_option_before_it_starts(clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                            option: list[str], part: str) -> None:
+    """An option wrong for every clip stops the batch up front: exit 2, one line, no output folder."""
+    options = {"--ref-depth": "5", "--target-depth": "50"}
+    options.update(zip(option[::2], option[1::2], strict=True))
+    argv = ["batch", str(clips), str(tmp_path / "o"), "--jobs", "1"]
+    for key, value in options.items():
+        argv += [key, value]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("parascale: error: ") and part in captured.err
+    assert not (tmp_path / "o").exists()
 
 
 def test_batch_refuses_an_empty_folder_and_the_input_as_output(tmp_path: Path,
@@ -101,7 +114,10 @@ def test_batch_refuses_an_empty_folder_and_the_input_as_output(tmp_path: Path,
     assert main(["batch", str(tmp_path / "empty"), str(tmp_path / "o"), "--ref-depth", "5",
                  "--target-depth", "5"]) == 2
     assert "no pose files" in capsys.readouterr().err
-    assert main(["batch", str(tmp_path), str(tmp_path), "--ref-depth", "5", "--target-depth", "5"]) == 2
+    write_trajectory(tmp_path / "empty" / "clip.txt", clip(0))
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    assert main(["batch", str(tmp_path / "empty"), str(tmp_path / "link"), "--ref-depth", "5",
+                 "--target-depth", "5"]) == 2
     assert "must differ" in capsys.readouterr().err
 
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from parascale.core import fileio
 from parascale.core.depth import PointsDepth, Views
-from parascale.core.errors import PoseFileError, TrajectoryError
+from parascale.core.errors import OutputFileError, PoseFileError, TrajectoryError
 from parascale.core.formats import (
     FORMATS,
     PRESETS,
@@ -660,12 +660,14 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest
     # A failure while writing the temporaries: nothing at all is replaced.
     blocker = tmp_path / "blocked"
     blocker.write_text("a file where a folder is needed")
-    with pytest.raises(OSError):
+    with pytest.raises(OutputFileError, match="blocked is a file, not a folder"):
         fileio.atomic_write_files({target: "new", blocker / "inner.txt": "x"})
     assert target.read_text() == "old content"
     monkeypatch.setattr(fileio.os, "replace", failing_replace)
-    with pytest.raises(OSError, match="No space"):
+    # The user's path is named, never the temporary file.
+    with pytest.raises(OutputFileError, match=r"camera\.txt\.meta\.json: cannot be written: no space left") as caught:
         write_realestate10k(target, trajectory)
+    assert fileio.TEMP_PREFIX not in str(caught.value)
     monkeypatch.undo()
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(fileio.TEMP_PREFIX)]
     assert leftovers == []
@@ -683,7 +685,7 @@ def test_failed_colmap_write_leaves_no_folder(tmp_path: Path, monkeypatch: pytes
             raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(fileio.os, "fsync", fail_third)
-    with pytest.raises(OSError, match="Input/output"):
+    with pytest.raises(OutputFileError, match="Input/output"):
         write_colmap(tmp_path / "new" / "sparse", random_trajectory(16))
     assert list(tmp_path.iterdir()) == []
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PoseFileError, TrajectoryError
+from ..errors import PoseFileError, TrajectoryError, quote
 from ..fileio import atomic_write_files
 from ..parallax import TransferResult
 from ..poses import Trajectory, resample
@@ -161,14 +161,14 @@ def resolve_format(name: str) -> PoseFormat:
         return FORMATS[key]
     if key in PRESETS:
         return FORMATS[PRESETS[key].format]
-    raise TrajectoryError(f"unknown format {name!r}; formats: {', '.join(FORMATS)}")
+    raise TrajectoryError(f"unknown format {quote(name)}; formats: {', '.join(FORMATS)}")
 
 
 def resolve_preset(name: str) -> Preset:
     key = str(name).strip().lower().replace("_", "-")
     if key in PRESETS:
         return PRESETS[key]
-    raise TrajectoryError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    raise TrajectoryError(f"unknown preset {quote(name)}; presets: {', '.join(PRESETS)}")
 
 
 def format_for_output(path: str | Path) -> str:

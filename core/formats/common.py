@@ -11,14 +11,17 @@ Documented defaults for what a file does not carry (FORMATS.md):
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParaScaleError, PoseFileError
+from ..errors import ParaScaleError, PoseFileError, quote
 from ..poses import ORTHONORMAL_TOLERANCE, Intrinsics, Trajectory, rotation_defects
 
 DEFAULT_WIDTH = 1280
@@ -40,9 +43,10 @@ def numbers(values: np.ndarray) -> str:
     return " ".join(repr(float(v)) for v in np.asarray(values, dtype=np.float64).ravel().tolist())
 
 
-def load_json(path: Path) -> object:
-    """Parse a JSON file; empty, truncated or non-standard (NaN, Infinity) JSON raises PoseFileError."""
-    text = read_text(path)
+def load_json(path: Path, limit: int | None = None, kind: str = "pose file") -> object:
+    """Parse a JSON file (at most `limit` bytes, POSE_FILE_LIMIT by default; a UTF-8 byte-order mark is
+    skipped); empty, truncated or non-standard (NaN, Infinity) JSON raises PoseFileError."""
+    text = read_text(path, limit, kind)
     if not text.strip():
         raise PoseFileError(path, "line 1", "empty file")
 
@@ -54,18 +58,113 @@ def load_json(path: Path) -> object:
     except json.JSONDecodeError as error:
         what = "truncated JSON" if error.pos >= len(text.rstrip()) else f"invalid JSON ({error.msg})"
         raise PoseFileError(path, f"line {error.lineno}", what) from None
+    except RecursionError:  # '[[[[...' nested deeper than the parser's stack
+        raise PoseFileError(path, "", "JSON nested too deeply") from None
 
 
-def read_text(path: Path) -> str:
+# What one file may hold, per kind. No real file comes near: a 100 000-frame RealEstate10K file is about
+# 40 MiB and the JSON formats take about 600 bytes a frame. The limits bound memory and time for a wrong
+# file given by mistake (a video, a disk image), which is refused before it is read.
+MIB = 1 << 20
+POSE_FILE_LIMIT = 64 * MIB
+# Text point clouds (.xyz, points3D.txt, ascii .ply) are read line by line; a line longer than this is not
+# a point (and bounds what one read holds).
+POINT_TEXT_LIMIT = 2048 * MIB
+LINE_LIMIT = 64 * 1024
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def size_text(size: int) -> str:
+    """A byte count for messages: '64 MiB', '3.0 GiB', '512 bytes'."""
+    if size >= 1 << 30:
+        return f"{size / (1 << 30):.1f} GiB"
+    if size >= MIB:
+        return f"{size // MIB} MiB" if size % MIB == 0 else f"{size / MIB:.1f} MiB"
+    return f"{size} bytes"
+
+
+def _open_error(path: Path, error: OSError) -> PoseFileError:
+    if isinstance(error, FileNotFoundError):
+        return PoseFileError(path, "", "no such file")
+    if isinstance(error, IsADirectoryError):
+        return PoseFileError(path, "", "is a folder, not a file")
+    if isinstance(error, NotADirectoryError):
+        return PoseFileError(path, "", "a folder on its path is a file")
+    if isinstance(error, PermissionError):
+        return PoseFileError(path, "", "not readable (permission denied)")
+    return PoseFileError(path, "", f"cannot be read ({error.strerror or type(error).__name__})")
+
+
+def too_large(path: Path, size: int, limit: int, kind: str) -> PoseFileError:
+    return PoseFileError(path, "", f"{size_text(size)} is more than a {kind} may hold ({size_text(limit)} at most)")
+
+
+def read_bytes(path: Path, limit: int, kind: str) -> bytes:
+    """The bytes of a file of at most `limit` bytes. The size is checked before reading, and the read
+    stops after `limit` + 1 bytes whatever the file claims (a pipe, /dev/zero)."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PoseFileError(path, "", "no such file") from None
-    except IsADirectoryError:
-        raise PoseFileError(path, "", "is a folder, not a file") from None
+        with open(path, "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > limit:
+                raise too_large(path, size, limit, kind)
+            data = stream.read(limit + 1)
+    except OSError as error:
+        raise _open_error(path, error) from None
+    if len(data) > limit:
+        raise too_large(path, len(data), limit, kind)
+    return data
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """UTF-8 text of a file's bytes, without a leading byte-order mark."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise PoseFileError(path, f"byte {error.start}", "not UTF-8 text") from None
+    return text[1:] if text.startswith(BYTE_ORDER_MARK) else text
+
+
+def read_text(path: Path, limit: int | None = None, kind: str = "pose file") -> str:
+    """The UTF-8 text of a file of at most `limit` bytes (POSE_FILE_LIMIT by default), byte-order mark
+    skipped."""
+    return decode_text(read_bytes(path, POSE_FILE_LIMIT if limit is None else limit, kind), Path(path))
+
+
+def text_lines(path: Path, limit: int = POINT_TEXT_LIMIT, kind: str = "point cloud",
+               start: int = 0, first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a file, read one line at a time from byte `start` (memory holds
+    one line, never the file); the file may hold at most `limit` bytes and a line at most LINE_LIMIT."""
+    path = Path(path)
+    try:
+        stream = open(path, "rb")
+    except OSError as error:
+        raise _open_error(path, error) from None
+    with stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size > limit:
+            raise too_large(path, size, limit, kind)
+        stream.seek(start)
+        total = start
+        for number in itertools.count(first_line):
+            try:
+                raw = stream.readline(LINE_LIMIT + 1)
+            except OSError as error:
+                raise _open_error(path, error) from None
+            if not raw:
+                return
+            total += len(raw)
+            if len(raw) > LINE_LIMIT:
+                raise PoseFileError(path, f"line {number}", f"longer than {LINE_LIMIT} bytes")
+            if total > limit:
+                raise too_large(path, total, limit, kind)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PoseFileError(path, f"line {number}", "not UTF-8 text") from None
+            if number == first_line and start == 0 and line.startswith(BYTE_ORDER_MARK):
+                line = line[1:]
+            yield number, line.rstrip("\r\n")
 
 
 def require_mapping(value: object, path: Path, where: str) -> dict:
@@ -254,7 +353,7 @@ def read_sidecar(path: Path, n_frames: int) -> dict | None:
     data = require_mapping(load_json(side), side, "")
     check_keys(data, side, "", SIDECAR_KEYS)
     if data["parascale_sidecar"] != SIDECAR_VERSION:
-        raise PoseFileError(side, "parascale_sidecar", f"unsupported version {data['parascale_sidecar']!r}")
+        raise PoseFileError(side, "parascale_sidecar", f"unsupported version {quote(data['parascale_sidecar'])}")
     frames = number_array(data["frames"], side, "frames", (-1,))
     lens = number_array(data["lens"], side, "lens", (-1,))
     for key, values in (("frames", frames), ("lens", lens)):
@@ -263,7 +362,7 @@ def read_sidecar(path: Path, n_frames: int) -> dict | None:
     intrinsics = intrinsics_from_json(data["intrinsics"], side, "intrinsics")
     for key in ("width", "height"):
         if data[key] != getattr(intrinsics, key):
-            raise PoseFileError(side, key, f"{data[key]!r} differs from intrinsics.{key} "
+            raise PoseFileError(side, key, f"{quote(data[key])} differs from intrinsics.{key} "
                                 f"({getattr(intrinsics, key)})")
     first_rotation = number_array(data["first_rotation"], side, "first_rotation", (3, 3))
     check_rotations(first_rotation[None], side, ["first_rotation"])

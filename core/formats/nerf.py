@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PoseFileError
+from ..errors import PoseFileError, quote
 from ..fileio import atomic_write_files
 from ..poses import BLENDER_TO_OPENCV, Trajectory, matrix_to_quaternion, quaternion_to_matrix, w2c_to_c2w
 from .common import (
@@ -97,7 +97,7 @@ def read_nerfstudio(path: str | Path) -> Trajectory:
     data = require_mapping(load_json(path), path, "")
     check_keys(data, path, "", NERFSTUDIO_KEYS, NERFSTUDIO_OPTIONAL)
     if data["camera_type"] != "perspective":
-        raise PoseFileError(path, "camera_type", f"only 'perspective' is supported, got {data['camera_type']!r}")
+        raise PoseFileError(path, "camera_type", f"only 'perspective' is supported, got {quote(data['camera_type'])}")
     width = int(number(data["render_width"], path, "render_width", positive=True, integer=True))
     height = int(number(data["render_height"], path, "render_height", positive=True, integer=True))
     fps = number(data["fps"], path, "fps", positive=True)

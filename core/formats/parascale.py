@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParaScaleError, PoseFileError
+from ..errors import ParaScaleError, PoseFileError, quote
 from ..fileio import atomic_write_files
 from ..parallax import MODES, TransferResult
 from ..poses import Trajectory
@@ -101,9 +101,9 @@ def _document(path: Path) -> dict:
     data = require_mapping(load_json(path), path, "")
     check_keys(data, path, "", TOP_KEYS)
     if data["format"] != "parascale":
-        raise PoseFileError(path, "format", f"expected 'parascale', got {data['format']!r}")
+        raise PoseFileError(path, "format", f"expected 'parascale', got {quote(data['format'])}")
     if data["format_version"] != PARASCALE_FORMAT_VERSION:
-        raise PoseFileError(path, "format_version", f"unsupported version {data['format_version']!r} "
+        raise PoseFileError(path, "format_version", f"unsupported version {quote(data['format_version'])} "
                             f"(this ParaScale reads {PARASCALE_FORMAT_VERSION})")
     return data
 
@@ -137,7 +137,7 @@ def read_transfer_result(path: str | Path) -> TransferResult:
     n = len(trajectory)
     mode = transfer["mode"]
     if mode not in MODES:
-        raise PoseFileError(path, "transfer.mode", f"expected one of {', '.join(MODES)}, got {mode!r}")
+        raise PoseFileError(path, "transfer.mode", f"expected one of {', '.join(MODES)}, got {quote(mode)}")
     flags = transfer["converged"]
     if not isinstance(flags, list) or len(flags) != n - 1 or not all(isinstance(v, bool) for v in flags):
         raise PoseFileError(path, "transfer.converged", f"expected {n - 1} true/false values")

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import numpy as np
 
-from ..errors import PoseFileError
+from ..errors import PoseFileError, quote
 from ..fileio import atomic_write_files
 from ..poses import BLENDER_TO_OPENCV, Intrinsics, Trajectory, blender_to_opencv, w2c_to_c2w
 from .common import (
@@ -106,7 +106,7 @@ def read_realestate10k(path: str | Path, width: int | None = None, height: int |
             table[index] = [float(v) for v in fields]
         except ValueError:
             bad = next(v for v in fields if not _is_float(v))
-            raise PoseFileError(path, where, f"not a number: {bad!r}") from None
+            raise PoseFileError(path, where, f"not a number: {quote(bad)}") from None
         if not np.all(np.isfinite(table[index])):
             column = int(np.flatnonzero(~np.isfinite(table[index]))[0]) + 1
             raise PoseFileError(path, where, f"NaN or infinite value in column {column}")
@@ -159,9 +159,9 @@ def _query_number(query: dict[str, list[str]], key: str, path: Path) -> float | 
     try:
         value = float(query[key][0])
     except ValueError:
-        raise PoseFileError(path, f"line 1 ({key})", f"not a number: {query[key][0]!r}") from None
+        raise PoseFileError(path, f"line 1 ({key})", f"not a number: {quote(query[key][0])}") from None
     if not (np.isfinite(value) and value > 0):
-        raise PoseFileError(path, f"line 1 ({key})", f"must be positive, got {query[key][0]!r}")
+        raise PoseFileError(path, f"line 1 ({key})", f"must be positive, got {quote(query[key][0])}")
     return value
 
 
