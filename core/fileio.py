@@ -60,14 +60,22 @@ def check_output_paths(targets: Iterable[PathLike]) -> None:
     """Raise OutputFileError, before anything is written, when a destination cannot be written: it is a
     folder, a folder on its way is a file, or the folder it goes in is not writable."""
     for target in map(Path, targets):
-        if target.is_dir():
-            raise OutputFileError(target, "", "is a folder, not a file name to write")
-        ancestor = _existing_ancestor(target)
-        if not ancestor.is_dir():
-            raise OutputFileError(target, "", f"cannot be written: {short_path(ancestor, 60)} is a file, not a folder")
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise OutputFileError(target, "", f"cannot be written: the folder {short_path(ancestor, 60)} is not "
-                                  "writable")
+        try:
+            _check_output_path(target)
+        except OSError as error:  # a name the file system refuses (too long, invalid), a dead mount
+            raise _output_fault(target, error) from None
+
+
+def _check_output_path(target: Path) -> None:
+    """check_output_paths for one destination; OSError where the file system refuses the name itself."""
+    if target.is_dir():
+        raise OutputFileError(target, "", "is a folder, not a file name to write")
+    ancestor = _existing_ancestor(target)
+    if not ancestor.is_dir():
+        raise OutputFileError(target, "", f"cannot be written: {short_path(ancestor, 60)} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputFileError(target, "", f"cannot be written: the folder {short_path(ancestor, 60)} is not "
+                              "writable")
 
 
 def _output_fault(target: Path, error: OSError) -> OutputFileError:

@@ -43,6 +43,9 @@ from .errors import DepthError
 # Cycles depth pass of the same size to ~1e-7 and one at 160 x 90 to within 2% on the occluded test
 # scenes (a median that sits on an occlusion edge moves a little with resolution), at a few ms per pose.
 DEFAULT_RESOLUTION = 128
+# The largest probe image: 4096 x 2304 for 16:9, a z-buffer of 75 MB plus bounded chunks per call. A depth
+# statistic gains nothing past a few hundred pixels; a typo (60000) would ask for tens of GB.
+MAX_PROBE_RESOLUTION = 4096
 # Triangles per culling cluster: small enough that a dense mesh's clusters mostly fall between pixel
 # centres, large enough that the per-cluster test is cheap.
 CLUSTER_SIZE = 8
@@ -128,6 +131,8 @@ class GeometryDepth(DepthProbe):
         vertices, triangles = _validated_mesh(vertices, triangles)
         if not (isinstance(resolution, int | np.integer) and resolution >= 1):
             raise DepthError(f"the probe resolution must be a positive integer, got {resolution!r}")
+        if resolution > MAX_PROBE_RESOLUTION:
+            raise DepthError(f"the probe resolution {resolution} px is above the limit of {MAX_PROBE_RESOLUTION} px")
         # Zero-area triangles cover no pixel centre; dropping them keeps the edge functions well defined.
         edge_a = vertices[triangles[:, 1]] - vertices[triangles[:, 0]]
         edge_b = vertices[triangles[:, 2]] - vertices[triangles[:, 0]]

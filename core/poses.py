@@ -188,6 +188,8 @@ def pose_rotations(matrices: np.ndarray) -> np.ndarray:
     mirrored or sheared through a parent) removed: the nearest rotation of each 3x3 block. A matrix with a
     zero axis has no orientation."""
     blocks = np.asarray(matrices, dtype=np.float64)[:, :3, :3]
+    if not np.all(np.isfinite(blocks)):  # the SVD would fail with "did not converge", naming nothing
+        raise TrajectoryError("a camera matrix holds NaN or infinite values: it has no orientation")
     if np.any(np.abs(determinant3(blocks)) < 1e-30):
         raise TrajectoryError("the camera is scaled to zero at some frame: it has no orientation")
     return project_to_rotation(blocks)

@@ -114,7 +114,7 @@ class PARASCALE_OT_import_poses(bpy.types.Operator, ImportHelper):
                                            "'Imported' uses it")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        from .tracking import external_reference
+        from ..core.footage import external_reference
 
         path = Path(bpy.path.abspath(self.filepath))
         depth = None

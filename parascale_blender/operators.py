@@ -13,7 +13,7 @@ from ..core.depth import DepthProbe, Views
 from ..core.errors import NoMotionError, ParaScaleError, TrajectoryError, frame_list
 from ..core.metrics import parallax_consistency
 from ..core.parallax import TransferResult, transfer
-from ..core.poses import Trajectory
+from ..core.poses import Trajectory, float32_precision_warning, float32_quantization
 from . import transfer_record
 from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
 from .depth_sources import reference_depth_probe, target_depth_probe
@@ -34,8 +34,6 @@ SCALE_TOLERANCE = 1e-9
 # A frame whose median depth jumps at the solution (an occlusion edge) has no exact fixed point; the bracket
 # closes on the jump within this many steps and the frame is reported as not converged.
 MAX_ITERATIONS = 64
-# Warn when float32 storage quantizes the written path by more than this fraction of its median step.
-PRECISION_WARNING_FRACTION = 0.01
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +50,7 @@ class TransferOutcome:
 
     @property
     def precision_warning(self) -> bool:
-        return self.quantization > PRECISION_WARNING_FRACTION * self.median_step
+        return float32_precision_warning(self.result.trajectory.centres) is not None
 
     def report_lines(self) -> list[tuple[str, str]]:
         """(level, message) lines for Blender's report system."""
@@ -72,10 +70,7 @@ class TransferOutcome:
             lines.append(("WARNING", f"ParaScale: the per-frame scale did not converge at frame "
                                      f"{frame_list(unconverged)}"))
         if self.precision_warning:
-            lines.append(("WARNING", f"ParaScale: float32 precision: positions are quantized to "
-                                     f"{self.quantization:.3g}, {100 * self.quantization / self.median_step:.1f}% "
-                                     f"of the median step {self.median_step:.3g}; keep the target scene near "
-                                     "the origin"))
+            lines.append(("WARNING", f"ParaScale: {float32_precision_warning(self.result.trajectory.centres)}"))
         return lines
 
 
@@ -89,16 +84,6 @@ def _partial_total(pi: np.ndarray, none_seen: str) -> str:
 
 def _number(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, float) and np.isfinite(value) else "n/a"
-
-
-def float32_quantization(centres: np.ndarray) -> tuple[float, float]:
-    """(largest float32 spacing of the path's coordinates, median non-zero step length): Blender stores
-    the keyframes as float32, so steps near the spacing are lost."""
-    centres = np.asarray(centres, dtype=np.float64)
-    spacing = float(np.spacing(np.abs(centres).astype(np.float32)).max())
-    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
-    moving = steps[steps > 0]
-    return spacing, float(np.median(moving)) if moving.size else 0.0
 
 
 class ProgressDepth(DepthProbe):
@@ -160,8 +145,10 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
     if scene.objects.get(target_start.name) != target_start:
         raise TrajectoryError(f"the target start '{target_start.name}' is not in the scene '{scene.name}': run "
                               "the transfer from the target's scene")
-    if settings.target_source == "FOCUS" and target_start.type != "CAMERA":
-        raise TrajectoryError(f"the target start '{target_start.name}' is not a camera: it has no focus distance")
+    if target_start.type != "CAMERA":
+        # Target Start only offers cameras; the scene camera it falls back on can be any object.
+        raise TrajectoryError(f"the scene camera '{target_start.name}' is not a camera: choose a Target Start "
+                              "camera")
     frames = scene_frame_range(scene, settings)
 
     # The reference may live in a Blender scene of its own; it is then read there, at the same frames.

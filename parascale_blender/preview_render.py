@@ -35,7 +35,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.errors import ParaScaleError, TrajectoryError
+from ..core.errors import OutputFileError, ParaScaleError, TrajectoryError
+from ..core.fileio import check_output_paths
 from . import camera_writing, compat, preview_data, scene_reading
 from .transfer_record import TransferRecord, load
 
@@ -374,7 +375,13 @@ def render_preview(scene: bpy.types.Scene, camera: bpy.types.Object, out_dir: Pa
     reference_collection = reference_collection or _setting(scene, "reference_collection")
     target_collection = target_collection or _setting(scene, "target_collection")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    sheet_path, gif_path = out_dir / f"{basename}_sheet.png", out_dir / f"{basename}.gif"
+    # A folder that is a file, sits under a file or cannot be created is named before anything renders.
+    check_output_paths([sheet_path, gif_path])
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFileError(out_dir, "", f"cannot be created ({error.strerror or type(error).__name__})") from None
     indices = preview_frames(record, max_frames)
     frames = record.frames[indices]
     collections = [c for c in (reference_collection, target_collection) if c is not None]
@@ -409,7 +416,6 @@ def render_preview(scene: bpy.types.Scene, camera: bpy.types.Object, out_dir: Pa
     pi = panel_pi(record, indices)
     rows = np.stack([side_by_side([captioned(panels[name][i], caption_text(name, int(frames[i]), pi[name][i]))
                                    for name in PANELS]) for i in range(frames.size)])
-    sheet_path, gif_path = out_dir / f"{basename}_sheet.png", out_dir / f"{basename}.gif"
     write_png(sheet_path, stacked(rows))
     stride = float(np.median(np.diff(frames))) if frames.size > 1 else 1.0
     fps = scene.render.fps / scene.render.fps_base

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from ..core.geometry import DEFAULT_RESOLUTION, MAX_PROBE_RESOLUTION
+
 REFERENCE_SOURCES = [
     ("GEOMETRY", "Geometry", "Median depth of the reference collection's visible surface (rendered depth statistic)"),
     ("BOUNDS", "Bounds", "Depth of the centre of the reference collection's bounding box"),
@@ -80,7 +82,7 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
     frame_start: IntProperty(name="Start", default=1, description="First frame to transfer")
     frame_end: IntProperty(name="End", default=250, description="Last frame to transfer")
     geometry_resolution: IntProperty(
-        name="Probe Resolution", default=128, min=8, soft_max=512,
+        name="Probe Resolution", default=DEFAULT_RESOLUTION, min=8, soft_max=512, max=MAX_PROBE_RESOLUTION,
         description="Size in pixels, along its longer side, of the depth image the Geometry source measures")
 
     # For the viewport preview and the tracking depth source.

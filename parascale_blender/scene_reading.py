@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..core.errors import DepthError, TrajectoryError
-from ..core.poses import Intrinsics, Trajectory, pose_rotations
+from ..core.errors import DepthError, TrajectoryError, frame_list
+from ..core.poses import MAX_COORDINATE, Intrinsics, Trajectory, in_range, pose_rotations
 
 # Object types whose evaluated geometry becomes a mesh (to_mesh) and so can be seen by a depth probe.
 GEOMETRY_TYPES = frozenset({"MESH", "CURVE", "SURFACE", "META", "FONT"})
@@ -138,6 +138,10 @@ def sample_cameras(scene: bpy.types.Scene, cameras: list[bpy.types.Object], fram
     matrices = [np.empty((n, 4, 4)) for _ in cameras]
     lens = [np.empty(n) for _ in cameras]
     focus = [np.empty(n) for _ in cameras]
+    channels = [np.empty((n, 17)) for _ in cameras]  # location, Euler, quaternion, axis-angle, scale
+    for camera in cameras:
+        if camera is None or camera.type != "CAMERA":
+            raise TrajectoryError(f"'{getattr(camera, 'name', None)}' is not a camera")
     view_layer = view_layer_of(scene)
     evaluated_depsgraph(scene)  # make sure the scene has one: frame_set then keeps it up to date
     with preserved_frame(scene):
@@ -147,11 +151,29 @@ def sample_cameras(scene: bpy.types.Scene, cameras: list[bpy.types.Object], fram
             for k, camera in enumerate(cameras):
                 evaluated = camera.evaluated_get(depsgraph)
                 matrices[k][i] = evaluated.matrix_world  # a mathutils Matrix is a sequence of rows
+                channels[k][i] = (*evaluated.location, *evaluated.rotation_euler, *evaluated.rotation_quaternion,
+                                  *evaluated.rotation_axis_angle, *evaluated.scale)
                 lens[k][i] = evaluated.data.lens
                 focus[k][i] = _focus_depths(evaluated, matrices[k][i])
             if progress is not None:
                 progress(i)
+    for k, camera in enumerate(cameras):
+        _require_finite(camera, frames, matrices[k], channels[k], lens[k])
     return [CameraSamples(frames.copy(), matrices[k], lens[k], focus[k]) for k in range(len(cameras))]
+
+
+def _require_finite(camera: bpy.types.Object, frames: np.ndarray, matrices: np.ndarray, channels: np.ndarray,
+                    lens: np.ndarray) -> None:
+    """A NaN or infinity in a camera's animation (a keyframe, a driver, a parent) names the camera and the
+    frames. Blender evaluates an infinite keyframe to float32's largest value (3.4e38), so magnitudes past
+    core's MAX_COORDINATE count too; the transform channels are checked as well as the world matrix, since
+    an infinite quaternion normalizes to a finite rotation, and the SVD of a NaN matrix fails unnamed."""
+    usable = (in_range(matrices, 0.0, MAX_COORDINATE).all(axis=(1, 2))
+              & in_range(channels, 0.0, MAX_COORDINATE).all(axis=1) & in_range(lens, 0.0, MAX_COORDINATE))
+    if not np.all(usable):
+        raise TrajectoryError(f"'{camera.name}' has a non-finite transform or lens at frame "
+                              f"{frame_list(frames[~usable])} (a NaN, infinite or beyond-{MAX_COORDINATE:g} value "
+                              "in its keyframes, drivers, constraints or parents)")
 
 
 def read_camera_trajectory(scene: bpy.types.Scene, camera: bpy.types.Object, frames: np.ndarray | None = None

@@ -88,6 +88,21 @@ def test_export_active_camera_and_nothing_to_export(calibrated, tmp_path):
         bpy.ops.parascale.export_poses(filepath=str(tmp_path / "none.json"), preset="parascale")
 
 
+@pytest.mark.parametrize("where", ["a folder", "under a file"])
+def test_export_onto_a_folder_or_under_a_file_says_so_plainly(calibrated, tmp_path, where):
+    blocker = tmp_path / "taken.json"
+    blocker.write_text("user data")
+    (tmp_path / "folder.json").mkdir()
+    path = {"a folder": tmp_path / "folder.json", "under a file": blocker / "poses.json"}[where]
+    expected = {"a folder": "is a folder, not a file name to write", "under a file": "is a file, not a folder"}[where]
+    listing = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(RuntimeError, match=expected) as error:
+        bpy.ops.parascale.export_poses(filepath=str(path), preset="parascale")
+    message = str(error.value)
+    assert message.count("\n") <= 1 and "Errno" not in message and ".parascale-tmp" not in message
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == listing and blocker.read_text() == "user data"
+
+
 def _file_trajectory(n: int = 30) -> Trajectory:
     t = np.linspace(0.0, 1.0, n)
     centres = np.stack([2 * np.cos(2 * t), 2 * np.sin(2 * t) - 5, 1 + 0.5 * t], axis=1)

@@ -76,7 +76,8 @@ def _snapshot(scene) -> dict:
     """Everything a cancelled run must leave as it was."""
     return {
         "objects": sorted(o.name for o in bpy.data.objects),
-        "matrices": {o.name: np.array(o.matrix_world).round(9).tolist() for o in bpy.data.objects},
+        # As text: a NaN the hostile cases put into a matrix must compare equal to itself.
+        "matrices": {o.name: np.array(o.matrix_world).round(9).astype(str).tolist() for o in bpy.data.objects},
         "cameras": sorted(c.name for c in bpy.data.cameras),
         "actions": sorted(a.name for a in bpy.data.actions),
         "frame": (scene.frame_current, scene.frame_subframe),
@@ -396,6 +397,41 @@ def _make_bad(move, case: str) -> str:
     if case == "tracking without a clip":
         settings.reference_source = "TRACKING"
         return "no movie clip chosen for the tracking depth"
+    if case.startswith(("nan rotation", "inf rotation", "nan quaternion", "inf quaternion")):
+        kind, channel = case.split()[0], case.split()[1]
+        value = float(kind)  # "nan" or "inf"
+        if channel == "quaternion":
+            move.reference.rotation_mode = "QUATERNION"
+            move.reference.rotation_quaternion = (value, 0.0, 0.0, 0.0)
+            move.reference.keyframe_insert("rotation_quaternion", index=0, frame=12)
+        else:
+            axis = "xyz".index(case.split()[-1])
+            rotation = list(move.reference.rotation_euler)
+            rotation[axis] = value
+            move.reference.rotation_euler = rotation
+            move.reference.keyframe_insert("rotation_euler", index=axis, frame=12)
+        return r"'Ref' has a non-finite transform or lens at frame .*12"
+    if case == "inf location":
+        move.reference.location = (float("inf"), 0.0, 0.0)
+        move.reference.keyframe_insert("location", index=0, frame=12)
+        return r"'Ref' has a non-finite transform or lens at frame .*12"
+    if case == "nan in a parent":
+        parent = bpy.data.objects.new("Rig", None)
+        move.scene.collection.objects.link(parent)
+        move.reference.parent = parent
+        parent.location = (0.0, float("nan"), 0.0)
+        parent.keyframe_insert("location", index=1, frame=3)
+        return r"'Ref' has a non-finite transform or lens at frame 1"
+    if case == "nan in the target start":
+        move.start.rotation_euler = (float("nan"), 0.0, 0.0)
+        return r"'Start' has a non-finite transform or lens at frame 1\b"
+    if case in ("scene camera is an empty", "scene camera is a light"):
+        data = None if case.endswith("empty") else bpy.data.lights.new("Lamp", "POINT")
+        impostor = bpy.data.objects.new("Impostor", data)
+        move.scene.collection.objects.link(impostor)
+        settings.target_start = None
+        move.scene.camera = impostor
+        return "the scene camera 'Impostor' is not a camera: choose a Target Start camera"
     if case == "target sees nothing":
         settings.target_collection = new_collection("Elsewhere")
         add_box("Behind", (0.0, -5.0, 0.0), (0.01, 0.01, 0.01), settings.target_collection)
@@ -406,7 +442,9 @@ def _make_bad(move, case: str) -> str:
 BAD_CASES = ["no reference", "not a camera", "no motion", "empty target collection", "no target collection",
              "nothing in view", "reference as target start", "no target start, no scene camera",
              "target sees nothing", "tracking without a clip", "target start in another scene",
-             "target focus without a distance"]
+             "target focus without a distance", "nan rotation euler x", "nan rotation euler y",
+             "nan rotation euler z", "inf rotation euler x", "nan quaternion w", "inf quaternion w", "inf location",
+             "nan in a parent", "nan in the target start", "scene camera is an empty", "scene camera is a light"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -417,8 +455,20 @@ def test_bad_input_is_reported_and_changes_nothing(move, case):
     with pytest.raises(RuntimeError, match=expected) as error:
         _run()
     message = str(error.value)
-    assert message.count("\n") <= 1 and message.startswith("Error:")
+    assert message.count("\n") <= 1 and message.startswith("Error:") and "Traceback" not in message
     assert _snapshot(move.scene) == before
+
+
+def test_probe_resolution_has_a_hard_limit(move):
+    """A typed 60000 is held at the limit the probe can allocate (4096 px, 75 MB of z-buffer); the core
+    refuses more, naming the limit, before allocating anything."""
+    from parascale.core.errors import DepthError
+    from parascale.core.geometry import MAX_PROBE_RESOLUTION, GeometryDepth
+
+    move.settings.geometry_resolution = 60000
+    assert move.settings.geometry_resolution == MAX_PROBE_RESOLUTION == 4096
+    with pytest.raises(DepthError, match="the probe resolution 60000 px is above the limit of 4096 px"):
+        GeometryDepth(np.eye(3), np.array([[0, 1, 2]]), resolution=60000)
 
 
 def test_nothing_in_view_names_the_frames(move):

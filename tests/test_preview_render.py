@@ -156,6 +156,28 @@ def test_operator_renders_from_the_sidebar(addon_scene, tmp_path):
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.parametrize("where", ["a file", "under a file", "cannot be created"])
+def test_operator_refuses_a_folder_it_cannot_write(addon_scene, tmp_path, where):
+    """One ERROR line naming the folder, no traceback, no errno; the scene and the file system unchanged.
+    (Tests run as root in CI, where permission bits do not stop a write: a name longer than the file
+    system allows stands in for a folder that cannot be created.)"""
+    built = build_transferred_scene(k=1e-3)
+    blocker = tmp_path / "taken"
+    blocker.write_text("user data")
+    out = {"a file": blocker, "under a file": blocker / "sub" / "dir",
+           "cannot be created": tmp_path / ("x" * 300) / "out"}[where]
+    expected = {"a file": "is a file, not a folder", "under a file": "is a file, not a folder",
+                "cannot be created": "cannot be"}[where]
+    before = scene_snapshot(built.scene)
+    listing = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(RuntimeError, match=expected) as error:
+        bpy.ops.parascale.render_preview(directory=str(out), width=48, height=27, max_frames=3)
+    message = str(error.value)
+    assert message.count("\n") <= 1 and "Traceback" not in message and "Errno" not in message
+    assert scene_snapshot(built.scene) == before
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == listing and blocker.read_text() == "user data"
+
+
 def test_command_line(addon_scene, tmp_path):
     build_transferred_scene(k=1e3)
     blend = tmp_path / "shot.blend"

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 from parascale.core.depth import PointsDepth, Views
 from parascale.core.errors import DepthError, NoDepthError
+from parascale.core.footage import external_reference
 from parascale.core.parallax import parallax_numbers, transfer
-from parascale.core.poses import Intrinsics, Trajectory
+from parascale.core.poses import Trajectory
 from parascale.parascale_blender import tracking
 from parascale.parascale_blender.scene_reading import read_camera_trajectory
 from parascale.tools.blender_scenes import world_matrices
@@ -108,51 +109,6 @@ def describe(errors: np.ndarray) -> str:
     a = np.abs(errors)
     return (f"median |e| {np.median(a):.4f}, mean |e| {a.mean():.4f}, p90 {np.percentile(a, 90):.4f}, "
             f"max {a.max():.4f} (frame {int(np.argmax(a)) + 2}), bias {np.exp(np.mean(np.log1p(errors))):.4f}")
-
-
-# --- Pure numpy helpers (arrays only) ---------------------------------------------------------------------
-
-
-def test_solved_index_and_marker_mask():
-    index = tracking.solved_index(np.array([3, 1, 2, 7]), np.array([1.0, 2.0, 4.0, 7.0, 2.5]))
-    assert index.tolist() == [1, 2, -1, 3, -1]
-    mask = tracking.marker_mask(np.array([0, 0, 1, 1, 2]), np.array([1, 2, 2, 9, 3]),
-                                np.array([True, False, True, True, True]), np.array([3.0, 1.0, 2.0]), 3)
-    assert mask.tolist() == [[False, False, True], [True, False, False], [False, True, False]]
-    assert tracking.marker_mask(np.array([0]), np.array([1]), np.array([True]), np.array([]), 1).shape == (0, 1)
-
-
-def test_bundles_depth_matches_points_depth_and_is_gauge_invariant():
-    rng = np.random.default_rng(1)
-    points = rng.uniform([-5, 5, -2], [5, 25, 3], size=(300, 3))
-    n = 12
-    rotations = Rotation.from_euler("xyz", np.c_[np.full(n, 90.0), np.zeros(n), np.linspace(-5, 5, n)],
-                                    degrees=True).as_matrix()
-    centres = np.c_[np.linspace(-1, 1, n), np.linspace(0, 2, n), np.zeros(n)]
-    trajectory = Trajectory(rotations, centres, lens=30.0, intrinsics=Intrinsics(width=320, height=180))
-    views = Views.of(trajectory)
-    everything = np.ones((n, points.shape[0]), dtype=bool)
-    probe = tracking.BundlesDepth(points, everything, trajectory.frames, min_points=1)
-    np.testing.assert_allclose(probe(views), PointsDepth(points)(views), rtol=1e-12)
-    # Scale and a rigid motion applied to the scene and the cameras together leave Pi unchanged.
-    k, q, t = 0.013, Rotation.from_euler("zyx", [30, -20, 10], degrees=True).as_matrix(), np.array([4.0, -2, 9])
-    moved = trajectory.replace(rotations=np.einsum("ij,njk->nik", q, rotations), centres=k * centres @ q.T + t)
-    moved_probe = tracking.BundlesDepth(k * points @ q.T + t, everything, trajectory.frames, min_points=1)
-    pi = parallax_numbers(centres, probe(views))
-    np.testing.assert_allclose(parallax_numbers(moved.centres, moved_probe(Views.of(moved))), pi, rtol=1e-9)
-    # A per-frame mask drops points; fewer than min_points is NaN, never zero.
-    mask = everything.copy()
-    mask[4, :] = False
-    mask[5, 3:] = False
-    masked = tracking.BundlesDepth(points, mask, trajectory.frames, min_points=3)
-    depth = masked(views)
-    assert np.isnan(depth[4]) and not np.isnan(depth[5]) and np.all(np.isfinite(np.delete(depth, 4)))
-    assert masked.frames_without_depth(views).tolist() == [4.0]
-    with pytest.raises(NoDepthError, match=r"no depth at frame 4: fewer than 3 bundles in view \(frame: count 4: 0\)$"):
-        tracking.require_depth(masked, trajectory)
-    unsolved = tracking.BundlesDepth(points, mask, trajectory.frames, 3, solved=np.arange(n) != 4)
-    with pytest.raises(NoDepthError, match="no depth at frame 4: outside the solve$"):
-        tracking.require_depth(unsolved, trajectory)
 
 
 # --- Against the real solve ----------------------------------------------------------------------------------
@@ -445,7 +401,7 @@ def test_external_estimator_reference(solved: Solved, tmp_path):
         image[rows[t, inside[t]], columns[t, inside[t]]] = z[t, inside[t]]
         np.save(maps / f"depth_{t}.npy", image)
     for depth_source in ("depth.txt", "depth.npy", "maps"):
-        reference, external = tracking.external_reference(tmp_path / "model", tmp_path / depth_source)
+        reference, external = external_reference(tmp_path / "model", tmp_path / depth_source)
         assert len(reference) == len(trajectory)
         pi = parallax_numbers(reference.centres, external(Views.of(reference)))
         errors = relative_errors(pi, pi_truth)
@@ -456,10 +412,10 @@ def test_external_estimator_reference(solved: Solved, tmp_path):
     # One map that sees nothing is named (by the pose file's frame number); a count mismatch is refused.
     np.save(maps / "depth_7.npy", np.zeros((F.HEIGHT, F.WIDTH), dtype=np.float32))
     with pytest.raises(NoDepthError, match=f"frame {int(reference.frames[7])} holds no valid depth"):
-        tracking.external_reference(tmp_path / "model", maps)
+        external_reference(tmp_path / "model", maps)
     np.savetxt(tmp_path / "short.txt", depth[:-1])
     with pytest.raises(DepthError, match="29 depth values for the 30 poses"):
-        tracking.external_reference(tmp_path / "model", tmp_path / "short.txt")
+        external_reference(tmp_path / "model", tmp_path / "short.txt")
 
 
 # --- The installed add-on ------------------------------------------------------------------------------------
