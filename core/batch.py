@@ -48,7 +48,7 @@ from .pointcloud import (
     unproject_depth_map,
     valid_depth,
 )
-from .poses import MAX_COORDINATE, Trajectory, in_range
+from .poses import MAX_COORDINATE, MIN_MAGNITUDE, Trajectory, in_range, positive_in_range
 
 # File name ending of each format's output in a batch (COLMAP writes a folder).
 OUTPUT_SUFFIX = {"realestate10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "uni3c": ".json",
@@ -175,6 +175,9 @@ def parse_intrinsics(text: str | None) -> tuple[float, float, float, float] | No
     if len(values) != 4 or any(v is None or not np.isfinite(v) for v in values) or values[0] <= 0 \
             or values[1] <= 0:  # type: ignore[operator]
         raise DepthError(f"intrinsics must be fx,fy,cx,cy with positive focal lengths, got {quote(text)}")
+    if not (np.all(positive_in_range(values[:2])) and np.all(in_range(values[2:], 0.0, MAX_COORDINATE))):
+        raise DepthError(f"intrinsics {quote(text)}: focal lengths must lie within {MIN_MAGNITUDE:g} .. "
+                         f"{MAX_COORDINATE:g} pixels and the principal point within +-{MAX_COORDINATE:g}")
     return tuple(values)  # type: ignore[return-value]
 
 

@@ -246,6 +246,8 @@ COMMANDS = {"transfer": command_transfer, "measure": command_measure, "convert":
             "batch": command_batch, "formats": command_formats}
 
 
+# Blender's last frame is 1048574; more output frames than that is a typo, and would fill the memory.
+MAX_OUTPUT_FRAMES = 1_048_574
 # Options whose value names a file or a number: an empty value is refused, never read as "." or 0.
 POSITIONAL = {"reference", "candidate", "input", "output", "in_dir", "out_dir"}
 
@@ -281,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if empty:
             raise ParaScaleError(f"{empty}: empty value")
+        frames = getattr(args, "frames", None)
+        if frames is not None and not 2 <= frames <= MAX_OUTPUT_FRAMES:
+            raise ParaScaleError(f"--frames must lie within 2 .. {MAX_OUTPUT_FRAMES}, got {frames}")
         return _run(args)
     except BrokenPipeError:  # output piped into `head`: not an error of ours
         return EXIT_OK
