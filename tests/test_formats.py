@@ -1,4 +1,4 @@
-"""Pose files (core/formats*.py) and depth inputs (core/pointcloud.py): round trips, the consumers' own
+"""Pose files (core/formats/) and depth inputs (core/pointcloud.py): round trips, the consumers' own
 conventions read back the way their loaders read them, malformed files, pycolmap as an independent
 reader, atomic output."""
 
