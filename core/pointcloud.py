@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PoseFileError, quote
+from .errors import PoseFileError, quote, shorten
 from .formats.common import POINT_TEXT_LIMIT, _open_error, read_text, size_text, text_lines
 from .poses import BLENDER_TO_OPENCV, MAX_COORDINATE, MIN_MAGNITUDE, positive_in_range
 
@@ -251,8 +251,8 @@ def read_npy(path: str | Path, max_values: int = MAX_ARRAY_VALUES) -> np.ndarray
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
                 else:
                     raise ValueError(f"unsupported .npy version {version[0]}.{version[1]}")
-            except (ValueError, SyntaxError, EOFError, TypeError) as error:
-                raise PoseFileError(path, "", f"not a readable .npy array ({error})") from None
+            except Exception as error:  # noqa: BLE001 - numpy's header parser raises many kinds on bad bytes
+                raise PoseFileError(path, "", f"not a readable .npy array ({shorten(str(error), 80)})") from None
             if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype is not None:
                 raise PoseFileError(path, "", f"expected numbers, got dtype {quote(str(dtype))}")
             count = math.prod(shape)
@@ -263,13 +263,17 @@ def read_npy(path: str | Path, max_values: int = MAX_ARRAY_VALUES) -> np.ndarray
             if file_size - stream.tell() < need:
                 raise PoseFileError(path, "", f"truncated: shape {shape} needs {need} bytes of data, "
                                     f"{max(file_size - stream.tell(), 0)} present")
-            data = np.fromfile(stream, dtype=dtype, count=count)
+            data = np.fromfile(stream, dtype=dtype, count=count) if count else np.empty(0, dtype=dtype)
     except OSError as error:
         raise _open_error(path, error) from None
     if data.size < count:
         raise PoseFileError(path, "", f"truncated: {data.size} of {count} values")
+    try:
+        array = data.reshape(shape, order="F" if fortran else "C")
+    except ValueError as error:
+        raise PoseFileError(path, "", f"not a readable .npy array ({shorten(str(error), 80)})") from None
     with np.errstate(over="ignore", invalid="ignore"):  # a float128 or uint64 beyond float64: checked by users
-        return data.reshape(shape, order="F" if fortran else "C").astype(np.float64)
+        return array.astype(np.float64)
 
 
 def read_points(path: str | Path) -> np.ndarray:

@@ -96,8 +96,12 @@ class Intrinsics:
     def __post_init__(self) -> None:
         if self.sensor_fit not in SENSOR_FITS:
             raise TrajectoryError(f"sensor fit must be one of {', '.join(SENSOR_FITS)}, not {quote(self.sensor_fit)}")
-        values = (self.sensor_width, self.sensor_height, self.width, self.height,
-                  self.pixel_aspect_x, self.pixel_aspect_y)
+        try:  # Python ints of any size and numpy scalars alike (a huge int is not a float64)
+            values = tuple(float(v) for v in (self.sensor_width, self.sensor_height, self.width, self.height,
+                                              self.pixel_aspect_x, self.pixel_aspect_y, self.shift_x, self.shift_y))
+        except (TypeError, ValueError, OverflowError):
+            raise TrajectoryError("sensor size, resolution, pixel aspect and shift must be numbers") from None
+        shift, values = values[6:], values[:6]
         if not all(np.isfinite(v) and v > 0 for v in values):
             raise TrajectoryError("sensor size, resolution and pixel aspect must be finite and positive")
         if not np.all(positive_in_range(values)):
@@ -106,9 +110,9 @@ class Intrinsics:
         if max(self.width, self.height) > MAX_RESOLUTION:
             raise TrajectoryError(f"a render of {self.width} x {self.height} pixels is larger than Blender's "
                                   f"{MAX_RESOLUTION} x {MAX_RESOLUTION}")
-        if not (np.isfinite(self.shift_x) and np.isfinite(self.shift_y)):
+        if not np.all(np.isfinite(shift)):
             raise TrajectoryError("lens shift must be finite")
-        if not np.all(in_range([self.shift_x, self.shift_y], 0.0, MAX_COORDINATE)):
+        if not np.all(in_range(shift, 0.0, MAX_COORDINATE)):
             raise TrajectoryError(f"lens shift must lie within +-{MAX_COORDINATE:g}")
 
     def fitted_sensor(self) -> tuple[str, float, float]:

@@ -15,14 +15,22 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParaScaleError, PoseFileError, quote
-from ..poses import ORTHONORMAL_TOLERANCE, Intrinsics, Trajectory, rotation_defects
+from ..errors import ParaScaleError, PoseFileError, quote, shorten
+from ..poses import (
+    MAX_COORDINATE,
+    MAX_FRAME,
+    MIN_MAGNITUDE,
+    ORTHONORMAL_TOLERANCE,
+    Intrinsics,
+    Trajectory,
+    rotation_defects,
+)
 
 DEFAULT_WIDTH = 1280
 DEFAULT_HEIGHT = 720
@@ -60,6 +68,10 @@ def load_json(path: Path, limit: int | None = None, kind: str = "pose file") -> 
         raise PoseFileError(path, f"line {error.lineno}", what) from None
     except RecursionError:  # '[[[[...' nested deeper than the parser's stack
         raise PoseFileError(path, "", "JSON nested too deeply") from None
+    except ParaScaleError:  # reject_constant's own error (a ValueError too)
+        raise
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise PoseFileError(path, "", f"invalid JSON ({shorten(str(error), 80)})") from None
 
 
 # What one file may hold, per kind. No real file comes near: a 100 000-frame RealEstate10K file is about
@@ -187,6 +199,8 @@ def number_array(value: object, path: Path, where: str, shape: tuple[int, ...] |
     for "any length"."""
     try:
         array = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64
+        raise PoseFileError(path, where, f"a number lies beyond {MAX_COORDINATE:g}") from None
     except (TypeError, ValueError):
         raise PoseFileError(path, where, "expected numbers (a ragged or non-numeric array)") from None
     if shape is not None:
@@ -194,19 +208,36 @@ def number_array(value: object, path: Path, where: str, shape: tuple[int, ...] |
             want = " x ".join("N" if s == -1 else str(s) for s in shape)
             got = " x ".join(str(a) for a in array.shape) or "a scalar"
             raise PoseFileError(path, where, f"expected {want} numbers, got {got}")
-    if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise PoseFileError(path, f"{where}[{']['.join(str(int(i)) for i in bad)}]" if array.ndim else where,
-                            "NaN or infinite value")
+    return checked_numbers(array, path, lambda bad: f"{where}[{']['.join(str(int(i)) for i in bad)}]"
+                           if array.ndim else where)
+
+
+def checked_numbers(array: np.ndarray, path: Path, where: Callable[[np.ndarray], str] | str) -> np.ndarray:
+    """`array` (float64) with every entry finite and within MAX_COORDINATE, else a PoseFileError at the first
+    bad entry (`where(index)` names it); entries smaller than MIN_MAGNITUDE are read as 0 (round-off: a
+    denormal would only overflow what divides by it)."""
+    array = np.asarray(array, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(array) <= MAX_COORDINATE)
+    if np.any(bad):
+        index = np.argwhere(bad)[0]
+        name = where(index) if callable(where) else where
+        value = float(array[tuple(index)])
+        raise PoseFileError(path, name, "NaN or infinite value" if not np.isfinite(value) else
+                            f"{value:g} lies beyond {MAX_COORDINATE:g} (what ParaScale and Blender can hold)")
+    tiny = (array != 0) & (np.abs(array) < MIN_MAGNITUDE)
+    if np.any(tiny):
+        array = np.where(tiny, 0.0, array)
     return array
 
 
 def number(value: object, path: Path, where: str, positive: bool = False, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise PoseFileError(path, where, f"expected a number, got {json.dumps(value)[:40]}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise PoseFileError(path, where, "NaN or infinite value")
+    try:
+        value = float(checked_numbers(np.float64(value), path, where))
+    except OverflowError:  # an integer beyond float64
+        raise PoseFileError(path, where, f"{quote(value)} lies beyond {MAX_COORDINATE:g}") from None
     if positive and value <= 0:
         raise PoseFileError(path, where, f"must be positive, got {value:g}")
     if integer and value != int(value):
@@ -315,10 +346,13 @@ def intrinsics_from_json(value: object, path: Path, where: str) -> Intrinsics:
 def trailing_numbers(names: list[str]) -> np.ndarray | None:
     """Frame numbers from names such as 'frame_000012.png' when every name ends in a number and they
     increase; None otherwise."""
-    found = [re.search(r"(\d+)(?=\D*$)", Path(name).name) for name in names]
+    found = [re.search(r"(?<!\d)(\d{1,15})(?=\D*$)", Path(name).name) for name in names]
     if not all(found):
         return None
-    values = np.array([int(m.group(1)) for m in found], dtype=np.float64)  # type: ignore[union-attr]
+    numbers = [int(m.group(1)) for m in found]  # type: ignore[union-attr]
+    if numbers and max(numbers) > MAX_FRAME:  # not a frame number (and maybe beyond float64)
+        return None
+    values = np.array(numbers, dtype=np.float64)
     return values if np.all(np.diff(values) > 0) else None
 
 

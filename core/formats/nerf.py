@@ -20,6 +20,7 @@ from .common import (
     build_trajectory,
     check_keys,
     check_rotations,
+    checked_numbers,
     intrinsics_from_pixels,
     load_json,
     number,
@@ -293,8 +294,7 @@ def read_colmap_cameras(path: Path) -> dict[int, tuple[int, int, np.ndarray]]:
             params = np.array([float(v) for v in fields[4:]])
         except ValueError:
             raise PoseFileError(path, where, "not a number") from None
-        if not np.all(np.isfinite(params)):
-            raise PoseFileError(path, where, "NaN or infinite value")
+        params = checked_numbers(params, path, where)
         distortion = np.delete(params, sorted(set(layout)))
         if np.any(distortion != 0):
             raise PoseFileError(path, where, "lens distortion is not supported (ParaScale cameras are pinhole)")
@@ -333,8 +333,7 @@ def read_colmap(path: str | Path, fps: float = DEFAULT_FPS) -> Trajectory:
             camera_id = int(fields[8])
         except ValueError:
             raise PoseFileError(images_path, where, "not a number") from None
-        if not np.all(np.isfinite(values)):
-            raise PoseFileError(images_path, where, "NaN or infinite value")
+        values = checked_numbers(values, images_path, where)
         norm = np.linalg.norm(values[:4])
         if abs(norm - 1.0) > 1e-4:
             raise PoseFileError(images_path, where, f"quaternion is not unit length (norm {norm:.6g})")
@@ -344,7 +343,8 @@ def read_colmap(path: str | Path, fps: float = DEFAULT_FPS) -> Trajectory:
     if not records:
         raise PoseFileError(images_path, "", "no images")
     names = [r[0] for r in records]
-    labels = [re.search(r"(\d+)(?=\D*$)", Path(name).name) for name in names]
+    # Up to 15 digits: a longer run is not a frame number (and int() of thousands of digits is refused).
+    labels = [re.search(r"(?<!\d)(\d{1,15})(?=\D*$)", Path(name).name) for name in names]
     if all(labels) and len({int(m.group(1)) for m in labels}) == len(labels):  # type: ignore[union-attr]
         order = np.argsort([int(m.group(1)) for m in labels], kind="stable")  # type: ignore[union-attr]
     else:

@@ -17,7 +17,15 @@ import numpy as np
 
 from ..errors import PoseFileError, quote
 from ..fileio import atomic_write_files
-from ..poses import BLENDER_TO_OPENCV, Intrinsics, Trajectory, blender_to_opencv, w2c_to_c2w
+from ..poses import (
+    BLENDER_TO_OPENCV,
+    MAX_COORDINATE,
+    Intrinsics,
+    Trajectory,
+    blender_to_opencv,
+    positive_in_range,
+    w2c_to_c2w,
+)
 from .common import (
     DEFAULT_FPS,
     DEFAULT_HEIGHT,
@@ -27,6 +35,7 @@ from .common import (
     build_trajectory,
     check_keys,
     check_rotations,
+    checked_numbers,
     intrinsics_from_pixels,
     load_json,
     number,
@@ -110,6 +119,7 @@ def read_realestate10k(path: str | Path, width: int | None = None, height: int |
         if not np.all(np.isfinite(table[index])):
             column = int(np.flatnonzero(~np.isfinite(table[index]))[0]) + 1
             raise PoseFileError(path, where, f"NaN or infinite value in column {column}")
+        table[index] = checked_numbers(table[index], path, lambda bad, where=where: f"{where} column {int(bad[0]) + 1}")
     where_lines = [f"line {i + 2}" for i in range(len(rows))]
     extrinsic = table[:, 7:].reshape(-1, 3, 4)
     check_rotations(extrinsic[:, :, :3], path, where_lines)
@@ -160,8 +170,9 @@ def _query_number(query: dict[str, list[str]], key: str, path: Path) -> float | 
         value = float(query[key][0])
     except ValueError:
         raise PoseFileError(path, f"line 1 ({key})", f"not a number: {quote(query[key][0])}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise PoseFileError(path, f"line 1 ({key})", f"must be positive, got {quote(query[key][0])}")
+    if not (np.isfinite(value) and value > 0 and positive_in_range(value)):
+        raise PoseFileError(path, f"line 1 ({key})", f"must be positive and at most {MAX_COORDINATE:g}, got "
+                            f"{quote(query[key][0])}")
     return value
 
 
