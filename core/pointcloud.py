@@ -102,6 +102,8 @@ def read_ply(path: str | Path) -> np.ndarray:
         elif words[0] == "element":
             if len(words) != 3 or not words[2].isdigit():
                 raise PoseFileError(path, f"line {number}", "expected 'element NAME COUNT'")
+            if len(words[2]) > 15:  # int() refuses 4300 digits; no file holds 1e15 elements of anything
+                raise PoseFileError(path, f"line {number}", f"element count {quote(words[2])} is not a real count")
             elements.append((words[1], int(words[2]), [], number))
         elif words[0] == "property":
             if not elements:

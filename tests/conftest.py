@@ -3,13 +3,21 @@ anywhere, so no test touches a real user profile and extensions install into a t
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from parascale.tools.blender_install import use_throwaway_user_folder
 
 use_throwaway_user_folder()
+
+# CI draws the same hypothesis examples on every run, so a red CI can be reproduced and a green one is not
+# luck; a developer's run draws new ones (and finds new faults: fix them, then add them as plain tests).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # Test-only helpers (footage, gpu_recorder) are imported by name from this folder.
 REPO_ROOT = Path(__file__).resolve().parent.parent

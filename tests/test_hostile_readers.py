@@ -265,3 +265,17 @@ def test_the_mutations_reach_the_readers() -> None:
             pass
         else:  # pragma: no cover
             raise AssertionError("a file of denormal numbers was accepted")
+
+
+def test_ply_element_count_of_thousands_of_digits_is_refused(tmp_path: Path) -> None:
+    """Found by the mutations above: int() refuses more than 4300 digits with a ValueError of its own."""
+    for name, encoding in (("ascii.ply", "ascii"), ("little.ply", "binary_little_endian")):
+        data = _ply(encoding).replace(b"element vertex 7", b"element vertex " + b"9" * 5000)
+        path = tmp_path / name
+        path.write_bytes(data)
+        try:
+            read_points(path)
+        except ParaScaleError as error:
+            assert "element count" in str(error) and len(str(error)) <= 300 and "\n" not in str(error)
+        else:
+            raise AssertionError("a 5000-digit element count was accepted")
