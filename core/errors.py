@@ -8,7 +8,11 @@ become a multi-megabyte error line.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 
 # A line of `parascale: error: ...` stays below 300 characters with the prefix.
 MESSAGE_LIMIT = 280
@@ -96,3 +100,36 @@ def frame_list(frames: object, limit: int = 12) -> str:
     if len(items) <= limit:
         return ", ".join(items)
     return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# What a reader of hostile bytes can raise where it did not foresee a fault: the standard library's and
+# numpy's own refusals (int() of 5000 digits, urlparse of '[', a dict where a list was meant, ...).
+UNFORESEEN_READ_FAULTS = (ValueError, OverflowError, TypeError, IndexError, KeyError, AttributeError,
+                          RecursionError, MemoryError)
+
+
+@contextmanager
+def read_faults_named(path: object) -> Iterator[None]:
+    """The safety net of every file reader: a fault the reader did not name itself becomes one
+    PoseFileError naming the file (the readers name the line or key wherever they foresee the fault)."""
+    try:
+        yield
+    except ParaScaleError:
+        raise
+    except UNFORESEEN_READ_FAULTS as error:
+        detail = "out of memory" if isinstance(error, MemoryError) else f"{type(error).__name__}: {error}"
+        raise PoseFileError(path, "", f"cannot be read ({detail})") from None
+
+
+def names_read_faults(read: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a reader whose first argument is the path: read_faults_named around every call."""
+
+    @functools.wraps(read)
+    def reader(*args: P.args, **kwargs: P.kwargs) -> R:
+        with read_faults_named(args[0] if args else kwargs.get("path")):
+            return read(*args, **kwargs)
+
+    return reader

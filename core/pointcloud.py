@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PoseFileError, quote, shorten
+from .errors import PoseFileError, names_read_faults, quote, shorten
 from .formats.common import POINT_TEXT_LIMIT, _open_error, read_text, size_text, text_lines
 from .poses import BLENDER_TO_OPENCV, MAX_COORDINATE, MIN_MAGNITUDE, positive_in_range
 
@@ -278,6 +278,7 @@ def read_npy(path: str | Path, max_values: int = MAX_ARRAY_VALUES) -> np.ndarray
         return array.astype(np.float64)
 
 
+@names_read_faults
 def read_points(path: str | Path) -> np.ndarray:
     """World points (P, 3) from .ply, .npy (P, 3), .xyz or COLMAP points3D.txt."""
     path = Path(path)
@@ -346,6 +347,7 @@ def _natural_key(path: Path) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
+@names_read_faults
 def per_frame_median_depths(folder: str | Path) -> np.ndarray:
     """Median valid depth of every .npy depth map in a folder, in natural name order (frame_2 before
     frame_10); NaN for a map that sees nothing (reported by the depth source as a frame without depth)."""
@@ -364,6 +366,7 @@ def per_frame_median_depths(folder: str | Path) -> np.ndarray:
     return medians
 
 
+@names_read_faults
 def read_depth_values(path: str | Path) -> np.ndarray:
     """One depth per frame from a .txt (one number per line, '#' comments) or a 1-D .npy."""
     path = Path(path)

@@ -5,6 +5,7 @@ another exception, never a numpy warning (warnings are errors inside these tests
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -279,3 +280,39 @@ def test_ply_element_count_of_thousands_of_digits_is_refused(tmp_path: Path) -> 
             assert "element count" in str(error) and len(str(error)) <= 300 and "\n" not in str(error)
         else:
             raise AssertionError("a 5000-digit element count was accepted")
+
+
+def _refused(read: Callable[[Path], object], path: Path, fragment: str) -> None:
+    try:
+        read(path)
+    except ParaScaleError as error:
+        assert fragment in str(error) and "\n" not in str(error) and len(str(error)) <= 280, str(error)
+    else:
+        raise AssertionError(f"{path.name} was accepted")
+
+
+def test_faults_the_fuzzing_found_in_pose_files(tmp_path: Path) -> None:
+    """A URL line with an unbalanced '[' (urlparse's ValueError), a ReCamMaster key of 5000 digits (int()'s
+    ValueError): each named, not raised as the library's own exception."""
+    files = valid_files("realestate10k", "camera.txt")
+    text = files["camera.txt"].decode()
+    (tmp_path / "camera.txt").write_text("https://[parascale.invalid/x" + text[text.index("\n"):])
+    _refused(lambda p: read_trajectory(p, "realestate10k"), tmp_path / "camera.txt", "line 1: the first line is not")
+    data = valid_files("recammaster", "extrinsics.json")["extrinsics.json"].replace(b'"frame0"', b'"frame' + b"9" * 5000
+                                                                                     + b'"')
+    (tmp_path / "extrinsics.json").write_bytes(data)
+    _refused(lambda p: read_trajectory(p, "recammaster"), tmp_path / "extrinsics.json", "unknown key")
+
+
+def test_an_unforeseen_reader_fault_is_one_named_line(tmp_path: Path, monkeypatch) -> None:
+    """The safety net (core.errors.read_faults_named): a fault no reader names becomes one line naming the
+    file, never a traceback."""
+    from parascale.core.formats import FORMATS
+
+    def broken_reader(path: Path, **options: object) -> Trajectory:
+        return {}["missing"]
+
+    monkeypatch.setitem(FORMATS, "motionctrl", dataclasses.replace(FORMATS["motionctrl"], read=broken_reader))
+    path = tmp_path / "poses.json"
+    path.write_text("[]")
+    _refused(lambda p: read_trajectory(p, "motionctrl"), path, "poses.json: cannot be read (KeyError")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PoseFileError, TrajectoryError, quote
+from ..errors import PoseFileError, TrajectoryError, names_read_faults, quote
 from ..fileio import atomic_write_files
 from ..parallax import TransferResult
 from ..poses import Trajectory, resample
@@ -222,6 +222,7 @@ def sniff_format(path: str | Path) -> str:
     raise PoseFileError(path, "", f"unrecognized pose file type {suffix or '(no suffix)'}; give --format")
 
 
+@names_read_faults
 def read_trajectory(path: str | Path, format: str | None = None, **options: object) -> Trajectory:
     """Read any supported pose file; `format` (a format or preset name) skips sniffing; `options` go to
     the format's reader (e.g. width/height/fps for RealEstate10K, camera for ReCamMaster)."""

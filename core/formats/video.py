@@ -131,7 +131,10 @@ def read_realestate10k(path: str | Path, width: int | None = None, height: int |
         raise PoseFileError(path, where_lines[i], "timestamps must increase")
 
     side = read_sidecar(path, len(rows))
-    query = parse_qs(urlparse(lines[0].strip()).query)
+    try:
+        query = parse_qs(urlparse(lines[0].strip()).query)
+    except ValueError:  # urlparse refuses an unbalanced '[' (an IPv6 host)
+        raise PoseFileError(path, "line 1", "the first line is not a URL") from None
     url_width, url_height, url_fps = (_query_number(query, key, path) for key in ("width", "height", "fps"))
     if side is not None:
         template: Intrinsics | None = side["intrinsics"]
@@ -288,7 +291,7 @@ def read_recammaster(path: str | Path, camera: str | None = None, intrinsics: In
         raise PoseFileError(path, "", "no frames")
     numbered = {}
     for key in data:
-        match = re.fullmatch(r"frame(\d+)", key)
+        match = re.fullmatch(r"frame([0-9]{1,15})", key)  # int() refuses thousands of digits
         if not match:
             raise PoseFileError(path, key, "unknown key (expected frame0, frame1, ...)")
         numbered[int(match.group(1))] = key
