@@ -1,18 +1,21 @@
-"""Calibrating clips from files: depth sources from command-line specs, one clip end to end, and a whole
-folder of clips on several processes (spawn-safe: the worker is a module-level function and everything
-it receives is picklable), with a progress bar of our own on stderr.
+"""Calibrating clips from files: depth sources from command-line specs, one clip end to end, and a batch
+of clips (a folder or a manifest, core.manifest) on local processes or Ray (core.engines): spawn-safe,
+the worker is a module-level function and everything it receives is picklable. Progress is tqdm's.
 
-A clip that fails is reported with its one-line reason and skipped; it never stops the others.
+A clip that fails is reported with its one-line reason; it never stops the others. Each finished clip is
+logged at once in the output folder with a hash of its inputs and options, so a rerun skips what is
+done and unchanged (resume), and shards of one clip list can share an output folder.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import hashlib
+import json
 import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TextIO
@@ -20,6 +23,7 @@ from typing import TextIO
 import numpy as np
 
 from .depth import DepthProbe, FixedDepth, PerFrameDepth, PointsDepth
+from .engines import make_engine
 from .errors import (
     DepthError,
     NoMotionError,
@@ -32,10 +36,17 @@ from .errors import (
     short_path,
     shorten,
 )
-from .fileio import atomic_write_files, atomic_write_json, check_output_paths, same_file
+from .fileio import (
+    atomic_write_files,
+    atomic_write_json,
+    check_output_paths,
+    check_outputs_differ_from_inputs,
+    same_file,
+)
 from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format, resolve_preset
 from .formats.common import SIDECAR_SUFFIX, json_ready
 from .formats.nerf import COLMAP_FILES
+from .manifest import STEM, ClipJob, find_clips, folder_jobs, is_manifest, read_manifest, take_shard
 from .parallax import MODES, TransferResult, transfer
 from .pointcloud import (
     check_points,
@@ -219,8 +230,8 @@ def parse_start(text: str | None, reference: Trajectory) -> tuple[np.ndarray, np
 class TransferOptions:
     """Everything a calibration needs besides the reference clip (picklable for worker processes)."""
 
-    ref_depth: str
-    target_depth: str
+    ref_depth: str | None  # None: given per clip by a manifest
+    target_depth: str | None
     mode: str = "per_frame"
     start: str | None = None
     target_intrinsics: str | None = None
@@ -265,10 +276,10 @@ def all_mode_summaries(reference: Trajectory, options: TransferOptions, chosen: 
     return out
 
 
-def output_path(out_dir: Path, clip: Path, options: TransferOptions) -> Path:
+def output_path(out_dir: Path, name: str, options: TransferOptions) -> Path:
+    """Where a clip named `name` is written: `name` plus its format's ending (COLMAP: a folder)."""
     spec = FORMATS[PRESETS[options.preset].format] if options.preset else resolve_format(options.format or "parascale")
-    stem = clip.name if clip.is_dir() else clip.name[: len(clip.name) - len(clip.suffix)] if clip.suffix else clip.name
-    return out_dir / f"{stem}{OUTPUT_SUFFIX[spec.name]}"
+    return out_dir / f"{name}{OUTPUT_SUFFIX[spec.name]}"
 
 
 def render_result(out: Path, result: TransferResult, options: TransferOptions) -> dict[Path, str]:
@@ -276,26 +287,25 @@ def render_result(out: Path, result: TransferResult, options: TransferOptions) -
                              preset=options.preset, frames=options.frames)
 
 
-@dataclass
-class ClipOutcome:
-    clip: str
-    ok: bool
-    outputs: list[str] = field(default_factory=list)
-    summary: dict | None = None
-    error: str = ""
+def _preset_key(name: str) -> str:
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in PRESETS:
+        resolve_preset(name)  # raises the unknown-preset error
+    return key
 
 
-def check_options(options: TransferOptions) -> None:
-    """Refuse, before a batch starts, every option that is wrong whatever the clip: a bad depth number or
-    file, a bad start pose or intrinsics, an unknown format or preset. Raises the error each clip would
-    have failed with."""
+def check_options(options: TransferOptions, read_files: bool = True) -> TransferOptions:
+    """Refuse, before a batch starts, every option that is wrong whatever the clip: a bad depth number, a
+    bad start pose or intrinsics, an unknown format or preset, and (with `read_files`) a depth or start
+    file that cannot serve any clip. Raises the error each clip would have failed with; returns the
+    options with the preset's canonical name. A depth or start holding `{stem}` (a file per clip) and a
+    depth not given (a manifest gives it per clip) are left to the clip."""
     parse_intrinsics(options.ref_intrinsics)
     parse_intrinsics(options.target_intrinsics)
     if options.preset:
-        preset = PRESETS.get(str(options.preset).strip().lower().replace("_", "-"))
-        if preset is None:
-            resolve_preset(options.preset)  # raises the unknown-preset error
-        elif options.frames is not None and preset.four_k_plus_one and (int(options.frames) - 1) % 4:
+        options = replace(options, preset=_preset_key(options.preset))
+        preset = PRESETS[options.preset]
+        if options.frames is not None and preset.four_k_plus_one and (int(options.frames) - 1) % 4:
             raise ParaScaleError(f"preset {options.preset} needs 4k+1 frames (e.g. 49, 81, 121), not "
                                  f"{options.frames}")
     if options.format:
@@ -306,6 +316,8 @@ def check_options(options: TransferOptions) -> None:
         raise ParaScaleError(f"--frames must be at least 2, got {options.frames}")
     for spec, role in ((options.ref_depth, "reference"), (options.target_depth, "target")):
         option = f"--{'ref' if role == 'reference' else role}-depth"
+        if spec is None or STEM in spec:
+            continue
         if not str(spec).strip():
             raise DepthError(f"{option}: empty value (give a number, a file or a folder)")
         value = _number(spec)
@@ -315,110 +327,191 @@ def check_options(options: TransferOptions) -> None:
             except DepthError as error:
                 raise DepthError(f"{option} {shorten(spec, 40)}: {error}") from None
             continue
+        if not read_files:
+            continue
         array = load_depth_array(spec)
         # Everything but the per-frame count (which depends on the clip) is checked as a clip would.
         n_frames = array.size if Path(spec).is_dir() or array.ndim == 1 else 2
         intrinsics = options.ref_intrinsics if role == "reference" else options.target_intrinsics
         depth_source(spec, role, (_ANY_CLIP.rotations[0], _ANY_CLIP.centres[0]), n_frames,
                      parse_intrinsics(intrinsics), options.pixel_origin)
-    if options.start is not None:
+    if options.start is not None and STEM not in options.start:
         values = [_number(p) for p in options.start.replace(" ", "").split(",")]
         if all(v is not None for v in values) and len(values) in (3, 6) and not Path(options.start).exists():
             parse_start(options.start, _ANY_CLIP)
+        elif not read_files:
+            pass
         elif options.start.strip() and Path(options.start).exists():
             read_trajectory(options.start)
         else:
             parse_start(options.start, _ANY_CLIP)  # raises the matching error
+    return options
 
 
 # A stand-in clip for checking a start pose given as numbers (only its first rotation is used).
 _ANY_CLIP = Trajectory(np.tile(np.eye(3), (2, 1, 1)), np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
 
 
-def calibrate_clip(job: tuple[str, str, TransferOptions]) -> ClipOutcome:
-    """Worker: read, calibrate and write one clip; any failure becomes a reported outcome. A numpy warning
-    (an overflow the checks missed) fails the clip instead of printing on stderr."""
-    clip, out_dir, options = job
-    clip_path = Path(clip)
+# ------------------------------------------------------------------------------------------ one clip's task
+
+# Part of every clip's input hash: bump it when a change of ParaScale changes what a clip's outputs hold,
+# so a rerun redoes the clips an older version wrote.
+RESUME_VERSION = "parascale-batch-1"
+STATUSES = ("done", "skipped", "failed")
+
+
+@lru_cache(maxsize=64)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """SHA-256 of a file's bytes, once per process and file version (a shared target cloud is read once)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_hash(job: ClipJob) -> str:
+    """A digest of everything a clip's outputs depend on: its name and options, and the bytes of every file
+    it reads (reference and sidecar, depth files and folders' files, start pose). Equal digests: a rerun
+    would write the same outputs."""
+    digest = hashlib.sha256(RESUME_VERSION.encode())
+    digest.update(json.dumps([job.name, asdict(job.options)], sort_keys=True).encode())
+    for path in [*input_files(job.reference), *option_inputs(job.options)]:
+        digest.update(b"\0" + str(path).encode("utf-8", "surrogateescape") + b"\0")
+        if path.is_file():
+            stat = path.stat()
+            digest.update(_file_digest(str(path.resolve()), stat.st_mtime_ns, stat.st_size).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ClipTask:
+    """What a worker gets for one clip (picklable): the job, the output folder, the clip's last recorded
+    completion in that folder (its input hash and outputs), and whether to redo it regardless."""
+
+    job: ClipJob
+    out_dir: str
+    previous: dict | None = None
+    force: bool = False
+
+
+@dataclass
+class ClipOutcome:
+    """One clip's record: `status` done, skipped (unchanged since a recorded run) or failed (`error`, one
+    line); its outputs, its transfer summary (Pi_total, PCE, ...) and its input hash."""
+
+    clip: str
+    status: str
+    reference: str = ""
+    where: str = ""
+    outputs: list[str] = field(default_factory=list)
+    summary: dict | None = None
+    error: str = ""
+    input_hash: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def record(self) -> dict:
+        """The JSON record of the log and the summary."""
+        summary = self.summary or {}
+        return {"clip": self.clip, "status": self.status, "reference": self.reference, "where": self.where,
+                "outputs": self.outputs, "pi_total_reference": summary.get("pi_total_reference"),
+                "pi_total_realized": summary.get("pi_total_realized"), "pce": summary.get("pce"),
+                "error": self.error, "input_hash": self.input_hash, "summary": self.summary}
+
+
+def _unchanged(previous: dict | None, digest: str) -> bool:
+    return bool(previous and previous.get("input_hash") == digest and previous.get("outputs")
+                and all(os.path.lexists(p) for p in previous["outputs"]))
+
+
+def run_clip_task(task: ClipTask) -> ClipOutcome:
+    """Worker: skip the clip if its recorded outputs exist and its inputs and options are unchanged, else
+    read, calibrate and write it; any failure becomes a reported outcome. A numpy warning (an overflow the
+    checks missed) fails the clip instead of printing on stderr."""
+    job, options = task.job, task.job.options
+    outcome = ClipOutcome(job.name, "failed", job.reference, job.where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
-            reference = read_trajectory(clip_path, options.input_format)
+            outcome.input_hash = input_hash(job)
+            if not task.force and _unchanged(task.previous, outcome.input_hash):
+                previous = task.previous or {}
+                outcome.status, outcome.outputs, outcome.summary = "skipped", previous["outputs"], previous.get(
+                    "summary")
+                return outcome
+            reference = read_trajectory(job.reference, options.input_format)
             result = calibrate(reference, options)
-            contents = render_result(output_path(Path(out_dir), clip_path, options), result, options)
-            written = atomic_write_files(contents, inputs=[*input_files(clip_path), *option_inputs(options)])
-        return ClipOutcome(clip_path.name, True, [str(p) for p in written], json_ready(result.summary()))
+            contents = render_result(output_path(Path(task.out_dir), job.name, options), result, options)
+            written = atomic_write_files(contents, inputs=[*input_files(job.reference), *option_inputs(options)])
+        outcome.status, outcome.outputs = "done", [str(p) for p in written]
+        outcome.summary = json_ready(result.summary())
     except RuntimeWarning as warning:
-        return ClipOutcome(clip_path.name, False, error=one_line(f"{clip}: numeric overflow ({warning})"))
+        outcome.error = one_line(f"{job.reference}: numeric overflow ({warning})")
     except ParaScaleError as error:
-        return ClipOutcome(clip_path.name, False, error=str(error))
+        outcome.error = str(error)
     except OSError as error:
-        return ClipOutcome(clip_path.name, False,
-                           error=one_line(f"{short_path(error.filename or clip)}: {error.strerror or error}"))
+        outcome.error = one_line(f"{short_path(error.filename or job.reference)}: {error.strerror or error}")
     except Exception as error:  # noqa: BLE001 - one broken clip must never stop the batch
-        return ClipOutcome(clip_path.name, False,
-                           error=one_line(f"{clip}: internal error {type(error).__name__}: {error}"))
+        outcome.error = one_line(f"{job.reference}: internal error {type(error).__name__}: {error}")
+    return outcome
 
 
 # ------------------------------------------------------------------------------------------- batch
 
-def find_clips(in_dir: Path) -> list[Path]:
-    """Pose files (.txt, .json) and COLMAP model folders directly inside `in_dir`, in name order; sidecars
-    and hidden files are skipped."""
-    if not in_dir.is_dir():
-        raise PoseFileError(in_dir, "", "not a folder")
-    clips = []
-    for entry in sorted(in_dir.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith(".") or entry.name.endswith(SIDECAR_SUFFIX):
+def record_names(shard: tuple[int, int] | None) -> tuple[str, str]:
+    """The log (JSONL, a line per clip as it finishes) and summary file names of a run or shard: shards
+    into one folder each keep their own, so concurrent shards never write the same file."""
+    tag = "" if shard is None else f".shard-{shard[0]}-of-{shard[1]}"
+    return f"batch-log{tag}.jsonl", f"batch-summary{tag}.json"
+
+
+def previous_records(out_dir: Path) -> dict[str, dict]:
+    """The latest `done` record of each clip in every batch log of `out_dir` (all shards' and whole runs').
+    A line that does not parse (a machine that stopped mid-line) is passed over."""
+    latest: dict[str, dict] = {}
+    for log in sorted(out_dir.glob("batch-log*.jsonl")):
+        try:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
             continue
-        if entry.is_dir() and (entry / "cameras.txt").is_file():
-            clips.append(entry)
-        elif entry.is_file() and entry.suffix.lower() in (".txt", ".json"):
-            clips.append(entry)
-    return clips
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or record.get("status") != "done" or not isinstance(
+                    record.get("clip"), str):
+                continue
+            old = latest.get(record["clip"])
+            if old is None or float(record.get("time", 0)) >= float(old.get("time", 0)):
+                latest[record["clip"]] = record
+    return latest
 
 
-class ProgressBar:
-    """A one-line progress bar on a stream (stderr): redrawn at most every `interval` seconds and at the
-    end; messages printed through it appear above the bar."""
+class BatchLog:
+    """Appends one JSON line per finished clip; each line is one write(2) of O_APPEND, so an interrupted
+    run never leaves half a line."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30, interval: float = 0.1):
-        self.total = max(int(total), 0)
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.interval = interval
-        self.done = 0
-        self.failed = 0
-        self.started = time.perf_counter()
-        self._drawn = 0.0
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def line(self) -> str:
-        fraction = self.done / self.total if self.total else 1.0
-        filled = int(round(fraction * self.width))
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        return (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} clips"
-                f"  {self.failed} failed  {self.done / elapsed:.1f} clips/s")
-
-    def draw(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if force or now - self._drawn >= self.interval:
-            self.stream.write("\r" + self.line())
-            self.stream.flush()
-            self._drawn = now
-
-    def advance(self, ok: bool) -> None:
-        self.done += 1
-        self.failed += 0 if ok else 1
-        self.draw(force=self.done == self.total)
-
-    def message(self, text: str) -> None:
-        self.stream.write("\r" + " " * (len(self.line()) + 2) + "\r" + text + "\n")
-        self.draw(force=True)
+    def write(self, record: dict) -> None:
+        os.write(self.fd, (json.dumps(json_ready(record), allow_nan=False) + "\n").encode())
 
     def close(self) -> None:
-        self.draw(force=True)
-        self.stream.write("\n")
-        self.stream.flush()
+        os.close(self.fd)
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a batch: the clips finished so far are written and logged; a rerun resumes."""
+
+    def __init__(self, finished: int, total: int, log: Path):
+        super().__init__(f"{finished} of {total} clips finished")
+        self.finished, self.total, self.log = finished, total, log
 
 
 @dataclass
@@ -426,65 +519,113 @@ class BatchReport:
     outcomes: list[ClipOutcome]
     seconds: float
     jobs: int
+    engine: str = "local"
+    shard: tuple[int, int] | None = None
+    log: Path | None = None
 
     @property
     def failures(self) -> list[ClipOutcome]:
         return [o for o in self.outcomes if not o.ok]
 
+    @property
+    def skipped(self) -> list[ClipOutcome]:
+        return [o for o in self.outcomes if o.status == "skipped"]
+
     def text(self) -> str:
         good = len(self.outcomes) - len(self.failures)
         rate = len(self.outcomes) / self.seconds if self.seconds > 0 else float("inf")
-        lines = [f"batch: {good} of {len(self.outcomes)} clips calibrated in {self.seconds:.2f} s "
-                 f"({rate:.1f} clips/s, {self.jobs} process{'es' if self.jobs > 1 else ''}); "
-                 f"{len(self.failures)} failed"]
-        lines += [f"  FAILED {o.clip}: {o.error}" for o in sorted(self.failures, key=lambda o: o.clip)]
+        where = f"{self.jobs} process{'es' if self.jobs > 1 else ''}" if self.engine == "local" else \
+            f"Ray, {self.jobs} CPUs"
+        shard = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
+        skipped = f" ({len(self.skipped)} of them skipped: unchanged since an earlier run, --force redoes " \
+            "them)" if self.skipped else ""
+        lines = [f"batch{shard}: {good} of {len(self.outcomes)} clips calibrated{skipped} in {self.seconds:.2f} s "
+                 f"({rate:.1f} clips/s, {where}); {len(self.failures)} failed"]
+        lines += [f"  FAILED {o.where or o.clip}: {o.error}" for o in sorted(self.failures, key=lambda o: o.clip)]
         return "\n".join(lines)
 
 
-def run_batch(in_dir: str | Path, out_dir: str | Path, options: TransferOptions, jobs: int = 1,
-              progress: TextIO | None = None, summary_file: bool = True) -> BatchReport:
-    """Calibrate every clip of `in_dir` into `out_dir` on `jobs` processes (1: in this process). Failures
-    are reported on the progress stream as they happen and collected in the report; a JSON report
-    `batch-summary.json` is written to `out_dir`."""
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if same_file(in_dir, out_dir):
+def batch_jobs(source: str | Path, defaults: TransferOptions) -> list[ClipJob]:
+    """The clips of a manifest file or a folder, each with its options checked (ParaScaleError first)."""
+    source = Path(source)
+    if is_manifest(source):
+        return read_manifest(source, defaults, check_options)
+    if defaults.ref_depth is None or defaults.target_depth is None:
+        missing = "--ref-depth" if defaults.ref_depth is None else "--target-depth"
+        raise ParaScaleError(f"{missing} is needed for a folder of clips (a manifest may give it per clip)")
+    jobs = folder_jobs(source, defaults, check_options)
+    if not jobs:
+        raise PoseFileError(source, "", "no pose files (.txt, .json) or COLMAP folders to calibrate")
+    return jobs
+
+
+def run_batch(source: str | Path, out_dir: str | Path, options: TransferOptions, jobs: int = 1,
+              progress: TextIO | None = None, summary_file: bool = True, engine: str = "local",
+              ray_address: str | None = None, shard: tuple[int, int] | None = None,
+              force: bool = False) -> BatchReport:
+    """Calibrate every clip of `source` (a folder of clips or a JSONL/CSV manifest) into `out_dir`, on
+    `jobs` local processes (1: in this process) or on Ray (`engine="ray"`), only shard (I, N) of the clip
+    list if given. Everything checkable is checked before anything starts (ParaScaleError). Clips whose
+    recorded outputs exist and whose inputs and options are unchanged are skipped unless `force`. Each
+    finished clip is logged at once (batch-log*.jsonl); failures are printed on the progress stream as
+    they happen; the report is also written as batch-summary*.json. Ctrl-C: BatchInterrupted, after
+    the clips already running finish."""
+    from tqdm import tqdm  # a dependency of the command line, not of the add-on (which never batches)
+
+    source, out_dir = Path(source), Path(out_dir)
+    if same_file(source, out_dir):
         raise OutputFileError(out_dir, "", "the output folder must differ from the input folder")
-    clips = find_clips(in_dir)
-    if not clips:
-        raise PoseFileError(in_dir, "", "no pose files (.txt, .json) or COLMAP folders to calibrate")
+    if not source.exists():
+        raise PoseFileError(source, "", "no such folder or manifest file")
+    options = check_options(options)
+    all_jobs = batch_jobs(source, options)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFileError(out_dir, "", "is a file, not a folder")
-    check_output_paths([out_dir / "batch-summary.json"])
-    check_options(options)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    work = [(str(c), str(out_dir), options) for c in clips]
-    jobs = max(1, min(int(jobs), len(work)))
-    bar = ProgressBar(len(work), progress)
-    bar.draw(force=True)
-    outcomes: list[ClipOutcome] = []
-    started = time.perf_counter()
+    log_name, summary_name = record_names(shard)
+    check_output_paths([out_dir / summary_name, out_dir / log_name])
+    check_outputs_differ_from_inputs([out_dir / summary_name, out_dir / log_name], [source])
+    selected = take_shard(all_jobs, shard)
+    with make_engine(engine, processes=min(max(1, int(jobs)), max(1, len(selected))),
+                     ray_address=ray_address) as runner:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        previous = previous_records(out_dir)
+        tasks = [ClipTask(job, str(out_dir), previous.get(job.name), force) for job in selected]
+        workers = runner.workers()
+        stream = progress if progress is not None else sys.stderr
+        outcomes: list[ClipOutcome] = []
+        log = BatchLog(out_dir / log_name)
+        bar = tqdm(total=len(tasks), file=stream, unit="clip", desc="batch", mininterval=0.1, ascii=True,
+                   dynamic_ncols=True)
+        started = time.perf_counter()
 
-    def collect(outcome: ClipOutcome) -> None:
-        outcomes.append(outcome)
-        if not outcome.ok:
-            bar.message(f"parascale: error: {outcome.error}")
-        bar.advance(outcome.ok)
+        counts = {"skipped": 0, "failed": 0}
 
-    if jobs == 1:
-        for job in work:
-            collect(calibrate_clip(job))
-    else:
-        context = multiprocessing.get_context("spawn")
-        chunk = max(1, len(work) // (jobs * 8))
-        with context.Pool(processes=jobs) as pool:
-            for outcome in pool.imap_unordered(calibrate_clip, work, chunksize=chunk):
-                collect(outcome)
-    bar.close()
-    report = BatchReport(sorted(outcomes, key=lambda o: o.clip), time.perf_counter() - started, jobs)
+        def collect(outcome: ClipOutcome) -> None:
+            log.write({**outcome.record(), "time": time.time()})
+            outcomes.append(outcome)
+            if not outcome.ok:
+                bar.write(f"parascale: error: {outcome.error}", file=stream)
+            if outcome.status in counts:
+                counts[outcome.status] += 1
+            bar.set_postfix(counts, refresh=False)
+            bar.update(1)
+
+        try:
+            runner.run(run_clip_task, tasks, collect)
+        except KeyboardInterrupt:
+            raise BatchInterrupted(len(outcomes), len(tasks), out_dir / log_name) from None
+        finally:
+            bar.close()
+            log.close()
+    report = BatchReport(sorted(outcomes, key=lambda o: o.clip), time.perf_counter() - started, workers,
+                         runner.name, shard, out_dir / log_name)
     if summary_file:
-        atomic_write_json(out_dir / "batch-summary.json", {
-            "clips": len(outcomes), "failed": len(report.failures), "seconds": report.seconds, "jobs": jobs,
-            "options": asdict(options), "outcomes": [asdict(o) for o in report.outcomes]})
+        atomic_write_json(out_dir / summary_name, {
+            "source": str(source), "engine": runner.name, "jobs": workers,
+            "shard": list(shard) if shard else None, "clips": len(outcomes),
+            "done": sum(o.status == "done" for o in outcomes), "skipped": len(report.skipped),
+            "failed": len(report.failures), "seconds": report.seconds, "options": asdict(options),
+            "outcomes": [o.record() for o in report.outcomes]})
     return report
 
 
@@ -492,7 +633,7 @@ def default_jobs() -> int:
     return max(1, (os.cpu_count() or 1))
 
 
-__all__ = ["TransferOptions", "check_options", "input_files", "option_inputs",
-           "calibrate", "calibrate_clip", "all_mode_summaries", "depth_source",
+__all__ = ["TransferOptions", "check_options", "input_files", "option_inputs", "input_hash",
+           "calibrate", "run_clip_task", "all_mode_summaries", "depth_source", "ClipTask", "ClipJob",
            "parse_start", "parse_intrinsics", "euler_xyz", "find_clips", "run_batch", "BatchReport",
-           "ClipOutcome", "ProgressBar", "output_path", "render_result"]
+           "BatchInterrupted", "ClipOutcome", "output_path", "render_result", "record_names", "previous_records"]

@@ -3,12 +3,14 @@
     parascale transfer REF --ref-depth D --target-depth D [--start POSE] [--mode M] [--preset P | --format F] -o OUT
     parascale measure CANDIDATE --depth D --reference REF --ref-depth D [--json]
     parascale convert IN OUT [--format F | --preset P]
-    parascale batch IN_DIR OUT_DIR --ref-depth D --target-depth D [--jobs N] [--preset P | --format F]
+    parascale batch IN_DIR|MANIFEST OUT_DIR [--ref-depth D --target-depth D] [--engine local|ray] [--jobs N]
+                    [--ray-address A] [--shard I/N] [--force] [--preset P | --format F]
     parascale formats
 
 Bad input prints one line `parascale: error: <file>:<line or key>: <what>` on stderr and exits with 2,
 without a traceback and without writing anything (outputs are written atomically, after every check).
-A batch exits with 1 when any clip failed (each failure is listed), 0 when all succeeded.
+A batch exits with 1 when any clip failed (each failure is listed), 0 when all succeeded (or were skipped
+as unchanged), 130 when interrupted (the finished clips are kept; the same command resumes).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import NoReturn
 import numpy as np
 
 from .batch import (
+    BatchInterrupted,
     TransferOptions,
     all_mode_summaries,
     calibrate,
@@ -32,10 +35,12 @@ from .batch import (
     parse_intrinsics,
     run_batch,
 )
+from .engines import ENGINES
 from .errors import ParaScaleError, one_line, short_path
 from .fileio import atomic_write_files
 from .formats import formats_table, read_trajectory, render_trajectory
 from .formats.common import json_ready
+from .manifest import parse_shard
 from .metrics import parallax_consistency
 from .parallax import normalize_mode, trajectory_parallax
 from .poses import float32_precision_warning
@@ -43,6 +48,7 @@ from .poses import float32_precision_warning
 EXIT_OK = 0
 EXIT_FAILED_CLIPS = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,9 +74,11 @@ def _add_output_choice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, help="resample the output to this many frames")
 
 
-def _add_transfer_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ref-depth", required=True, help=_depth_help("reference"))
-    parser.add_argument("--target-depth", required=True, help=_depth_help("target"))
+def _add_transfer_options(parser: argparse.ArgumentParser, batch: bool = False) -> None:
+    per_clip = (" In a batch: the default for every clip (a manifest's column overrides it); '{stem}' names "
+                "a file per clip, relative to the clip's folder (e.g. '{stem}.depth.npy').") if batch else ""
+    parser.add_argument("--ref-depth", required=not batch, help=_depth_help("reference") + per_clip)
+    parser.add_argument("--target-depth", required=not batch, help=_depth_help("target") + per_clip)
     parser.add_argument("--start", help="target start pose: x,y,z | x,y,z,rx,ry,rz (Blender XYZ Euler, degrees) "
                         "| a pose file (its first frame); default: the reference's first pose")
     parser.add_argument("--mode", default="per-frame", choices=["per-frame", "global", "uncalibrated"])
@@ -109,17 +117,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-format", help="input format (default: sniffed)")
     _add_output_choice(p)
 
-    p = commands.add_parser("batch", help="calibrate every clip of a folder on several processes")
-    p.add_argument("in_dir")
+    p = commands.add_parser("batch", help="calibrate every clip of a folder or a manifest (local processes or Ray)")
+    p.add_argument("source", metavar="IN_DIR|MANIFEST", help="a folder of pose files, or a manifest (.jsonl or "
+                   ".csv, one row per clip: reference, ref_depth, target_depth, start, mode, preset, name, "
+                   "ref_intrinsics, target_intrinsics; relative paths resolve against the manifest's folder)")
     p.add_argument("out_dir")
-    _add_transfer_options(p)
-    p.add_argument("--jobs", "-j", type=int, default=default_jobs(), help="processes (default: CPU count)")
+    _add_transfer_options(p, batch=True)
+    p.add_argument("--engine", default="local", choices=ENGINES,
+                   help="local processes (default) or Ray tasks (needs parascale[ray])")
+    p.add_argument("--jobs", "-j", type=int, default=default_jobs(),
+                   help="local processes (default: CPU count); Ray uses the cluster's CPUs")
+    p.add_argument("--ray-address", help="Ray cluster to use (default: RAY_ADDRESS, else a local Ray instance)")
+    p.add_argument("--shard", help="I/N: only the I-th of N shards of the clip list (0-based; for job arrays)")
+    p.add_argument("--force", action="store_true",
+                   help="redo clips whose outputs exist and whose inputs and options are unchanged")
 
     commands.add_parser("formats", help="list formats and presets")
     return parser
 
 
 def _options(args: argparse.Namespace) -> TransferOptions:
+    """The transfer options of the command line (in a batch, every clip's defaults)."""
     return TransferOptions(ref_depth=args.ref_depth, target_depth=args.target_depth, mode=normalize_mode(args.mode),
                            start=args.start, target_intrinsics=args.target_intrinsics,
                            ref_intrinsics=args.ref_intrinsics, pixel_origin=args.pixel_origin, format=args.format,
@@ -232,7 +250,16 @@ def command_batch(args: argparse.Namespace) -> int:
     options = _options(args)
     if args.jobs < 1:
         raise ParaScaleError(f"--jobs must be at least 1, got {args.jobs}")
-    report = run_batch(args.in_dir, args.out_dir, options, jobs=args.jobs, progress=sys.stderr)
+    if args.ray_address is not None and args.engine != "ray":
+        raise ParaScaleError("--ray-address needs --engine ray")
+    try:
+        report = run_batch(args.source, args.out_dir, options, jobs=args.jobs, progress=sys.stderr,
+                           engine=args.engine, ray_address=args.ray_address, shard=parse_shard(args.shard),
+                           force=args.force)
+    except BatchInterrupted as stop:
+        print(f"parascale: interrupted: {stop.finished} of {stop.total} clips finished and logged in "
+              f"{short_path(stop.log)}; the same command resumes", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(report.text())
     return EXIT_FAILED_CLIPS if report.failures else EXIT_OK
 
@@ -249,7 +276,7 @@ COMMANDS = {"transfer": command_transfer, "measure": command_measure, "convert":
 # Blender's last frame is 1048574; more output frames than that is a typo, and would fill the memory.
 MAX_OUTPUT_FRAMES = 1_048_574
 # Options whose value names a file or a number: an empty value is refused, never read as "." or 0.
-POSITIONAL = {"reference", "candidate", "input", "output", "in_dir", "out_dir"}
+POSITIONAL = {"reference", "candidate", "input", "output", "source", "out_dir"}
 
 
 def _empty_value(args: argparse.Namespace) -> str | None:

@@ -1,5 +1,6 @@
-"""`parascale batch`: a folder of clips on several (spawned) processes, where a corrupt clip is reported
-and skipped, never silently dropped and never stopping the others."""
+"""`parascale batch` on a folder of clips on several (spawned) processes, where a corrupt clip is reported
+and skipped, never silently dropped and never stopping the others. Manifests, shards, resume and the Ray
+engine: tests/test_batch_dataset.py and tests/test_batch_ray.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from parascale.core.batch import ProgressBar, TransferOptions, find_clips, run_batch
+from parascale.core.batch import TransferOptions, find_clips, run_batch
 from parascale.core.cli import main
 from parascale.core.formats import read_realestate10k, read_transfer_result, write_trajectory
 from parascale.core.poses import Intrinsics, Trajectory, look_at
@@ -50,7 +51,7 @@ def test_batch_writes_every_good_clip_and_reports_the_bad_one(clips: Path, tmp_p
     out = tmp_path / f"out{jobs}"
     progress = io.StringIO()
     report = run_batch(clips, out, TransferOptions(ref_depth="5", target_depth="50"), jobs=jobs, progress=progress)
-    assert [o.clip for o in report.failures] == ["corrupt.txt"]
+    assert [(o.clip, o.where) for o in report.failures] == [("corrupt", "corrupt.txt")]
     assert "corrupt.txt:line 5: NaN or infinite value in column 2" in report.failures[0].error
     good = [o for o in report.outcomes if o.ok]
     assert len(good) == 7
@@ -58,12 +59,17 @@ def test_batch_writes_every_good_clip_and_reports_the_bad_one(clips: Path, tmp_p
         result = read_transfer_result(out / f"{name}.json")
         np.testing.assert_allclose(result.scale, 10.0)  # target 50 / reference 5
     assert not (out / "corrupt.json").exists()
-    # The failure is printed as it happens and the bar reaches the end.
+    # The failure is printed as it happens and tqdm's bar reaches the end.
     text = progress.getvalue()
     assert "parascale: error: " in text and "corrupt.txt" in text
-    assert "8/8 clips  1 failed" in text
+    assert "8/8" in text and "failed=1" in text
     summary = json.loads((out / "batch-summary.json").read_text())
     assert summary["failed"] == 1 and summary["clips"] == 8 and summary["jobs"] == jobs
+    assert summary["done"] == 7 and summary["skipped"] == 0 and summary["engine"] == "local"
+    records = {r["clip"]: r for r in summary["outcomes"]}
+    assert records["corrupt"]["status"] == "failed" and records["corrupt"]["outputs"] == []
+    assert records["good0"]["status"] == "done" and records["good0"]["outputs"] == [str(out / "good0.json")]
+    assert records["good0"]["pce"] < 1e-9 and records["good0"]["pi_total_realized"] > 0
     assert "FAILED corrupt.txt" in report.text()
 
 
@@ -75,7 +81,7 @@ def test_batch_command_exit_code_and_summary(clips: Path, tmp_path: Path, capsys
     assert code == 1
     assert "7 of 8 clips calibrated" in captured.out and "1 failed" in captured.out
     assert "FAILED corrupt.txt" in captured.out
-    assert "[" in captured.err and "clips/s" in captured.err  # the progress bar is on stderr
+    assert "8/8" in captured.err and "clip/s" in captured.err  # tqdm's progress bar is on stderr
     for name in ("good0", "good5", "good6"):
         assert len(read_realestate10k(out / f"{name}.txt")) == 14
     # All good: exit 0.
@@ -119,19 +125,3 @@ def test_batch_refuses_an_empty_folder_and_the_input_as_output(tmp_path: Path,
     assert main(["batch", str(tmp_path / "empty"), str(tmp_path / "link"), "--ref-depth", "5",
                  "--target-depth", "5"]) == 2
     assert "must differ" in capsys.readouterr().err
-
-
-def test_progress_bar_draws_counts_and_rate() -> None:
-    stream = io.StringIO()
-    bar = ProgressBar(4, stream, width=8, interval=0.0)
-    bar.advance(True)
-    bar.advance(False)
-    bar.message("parascale: error: x")
-    bar.advance(True)
-    bar.advance(True)
-    bar.close()
-    text = stream.getvalue()
-    assert "[##......] 1/4 clips  0 failed" in text
-    assert "[########] 4/4 clips  1 failed" in text
-    assert "\nparascale: error: x\n" in text.replace("\r", "\n")
-    assert text.endswith("\n")
