@@ -12,9 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -506,6 +510,27 @@ class BatchLog:
         os.close(self.fd)
 
 
+@contextmanager
+def interrupt_flag() -> Iterator[threading.Event]:
+    """While inside: the first Ctrl-C only sets the event (the batch stops submitting and lets running
+    clips finish, so nothing is half written or unlogged); a second one raises KeyboardInterrupt. Outside
+    the main thread (no signal handlers there) the event is never set."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def first_interrupt(signum: int, frame: object) -> None:
+        event.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class BatchInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a batch: the clips finished so far are written and logged; a rerun resumes."""
 
@@ -568,8 +593,8 @@ def run_batch(source: str | Path, out_dir: str | Path, options: TransferOptions,
     list if given. Everything checkable is checked before anything starts (ParaScaleError). Clips whose
     recorded outputs exist and whose inputs and options are unchanged are skipped unless `force`. Each
     finished clip is logged at once (batch-log*.jsonl); failures are printed on the progress stream as
-    they happen; the report is also written as batch-summary*.json. Ctrl-C: BatchInterrupted, after
-    the clips already running finish."""
+    they happen; the report is also written as batch-summary*.json. Ctrl-C: BatchInterrupted, once the
+    clips already running have finished and been logged (no summary is written then)."""
     from tqdm import tqdm  # a dependency of the command line, not of the add-on (which never batches)
 
     source, out_dir = Path(source), Path(out_dir)
@@ -611,12 +636,15 @@ def run_batch(source: str | Path, out_dir: str | Path, options: TransferOptions,
             bar.update(1)
 
         try:
-            runner.run(run_clip_task, tasks, collect)
-        except KeyboardInterrupt:
+            with interrupt_flag() as interrupted:
+                runner.run(run_clip_task, tasks, collect, stop=interrupted.is_set)
+        except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
             raise BatchInterrupted(len(outcomes), len(tasks), out_dir / log_name) from None
         finally:
             bar.close()
             log.close()
+        if interrupted.is_set():
+            raise BatchInterrupted(len(outcomes), len(tasks), out_dir / log_name)
     report = BatchReport(sorted(outcomes, key=lambda o: o.clip), time.perf_counter() - started, workers,
                          runner.name, shard, out_dir / log_name)
     if summary_file:

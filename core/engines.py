@@ -4,9 +4,10 @@ when asked for).
 
 Both engines take a module-level worker (picklable by reference) and its tasks, keep a bounded number of
 tasks in flight, and hand each result to `on_result` in the calling process as soon as it is collected,
-so the caller can log it before the next one. On Ctrl-C they stop submitting, let the clips already
-running finish and hand those in too (each writes its outputs atomically), then raise KeyboardInterrupt:
-an interrupted batch leaves no partial file and loses no finished clip. A second Ctrl-C stops at once.
+so the caller can log it before the next one. When `stop()` turns true (the caller's Ctrl-C handler) they
+submit nothing more, let the clips already running finish, hand those in too, and return: an
+interrupted batch leaves no partial file and loses no finished clip. A KeyboardInterrupt (a second
+Ctrl-C) stops at once.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from .errors import ParaScaleError, one_line
 
 Worker = Callable[[Any], Any]
 OnResult = Callable[[Any], None]
+Stop = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
 ENGINES = ("local", "ray")
 RAY_MISSING = "--engine ray needs Ray, an optional dependency: pip install 'parascale[ray]'"
 
@@ -49,9 +55,11 @@ class LocalEngine:
     def workers(self) -> int:
         return self.processes
 
-    def run(self, worker: Worker, tasks: Iterable[Any], on_result: OnResult) -> None:
+    def run(self, worker: Worker, tasks: Iterable[Any], on_result: OnResult, stop: Stop = _never) -> None:
         if self.processes == 1:
             for task in tasks:
+                if stop():
+                    return
                 on_result(worker(task))
             return
         context = multiprocessing.get_context("spawn")
@@ -59,17 +67,14 @@ class LocalEngine:
         pool = context.Pool(processes=self.processes, initializer=_ignore_interrupts)
         pending: deque = deque()
         try:
-            try:
-                for task in tasks:
-                    pending.append(pool.apply_async(worker, (task,)))
-                    while len(pending) >= window or (pending and pending[0].ready()):
-                        on_result(pending.popleft().get())
-                while pending:
+            for task in tasks:
+                if stop():
+                    break
+                pending.append(pool.apply_async(worker, (task,)))
+                while len(pending) >= window or (pending and pending[0].ready()):
                     on_result(pending.popleft().get())
-            except KeyboardInterrupt:
-                while pending:  # the clips already running finish and are handed in
-                    on_result(pending.popleft().get())
-                raise
+            while pending:  # after a stop too: the clips already running finish and are handed in
+                on_result(pending.popleft().get())
             pool.close()
             pool.join()
         finally:
@@ -120,7 +125,7 @@ class RayEngine:
         assert self.ray is not None, "use RayEngine as a context manager"
         return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
 
-    def run(self, worker: Worker, tasks: Iterable[Any], on_result: OnResult) -> None:
+    def run(self, worker: Worker, tasks: Iterable[Any], on_result: OnResult, stop: Stop = _never) -> None:
         ray = self.ray
         assert ray is not None, "use RayEngine as a context manager"
         remote = ray.remote(num_cpus=1)(worker)
@@ -128,20 +133,17 @@ class RayEngine:
         pending: list = []
         try:
             for task in tasks:
+                if stop():
+                    break
                 pending.append(remote.remote(task))
                 while len(pending) >= window:
                     done, pending = ray.wait(pending, num_returns=1)
                     on_result(ray.get(done[0]))
-            while pending:
+            while pending:  # after a stop too: the clips already running finish and are handed in
                 done, pending = ray.wait(pending, num_returns=1)
                 on_result(ray.get(done[0]))
-        except KeyboardInterrupt:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                on_result(ray.get(done[0]))
-            raise
         finally:
-            for ref in pending:  # only after a second interrupt or an error of our own
+            for ref in pending:  # only after a KeyboardInterrupt or an error of our own
                 ray.cancel(ref)
 
 
