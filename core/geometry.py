@@ -110,6 +110,47 @@ def probe_size(width: int, height: int, resolution: int) -> tuple[int, int]:
     return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
 
 
+def prepared_mesh(vertices: np.ndarray, triangles: np.ndarray, resolution: int, near: float | None
+                  ) -> tuple[np.ndarray, np.ndarray, float]:
+    """What every Geometry backend checks and keeps: the validated mesh without zero-area triangles, and the
+    near plane (default NEAR_FRACTION of the mesh's extent). Raises DepthError on a bad mesh or setting."""
+    vertices, triangles = _validated_mesh(vertices, triangles)
+    if not (isinstance(resolution, int | np.integer) and resolution >= 1):
+        raise DepthError(f"the probe resolution must be a positive integer, got {resolution!r}")
+    if resolution > MAX_PROBE_RESOLUTION:
+        raise DepthError(f"the probe resolution {resolution} px is above the limit of {MAX_PROBE_RESOLUTION} px")
+    # Zero-area triangles cover no pixel centre; dropping them keeps the edge functions well defined.
+    edge_a = vertices[triangles[:, 1]] - vertices[triangles[:, 0]]
+    edge_b = vertices[triangles[:, 2]] - vertices[triangles[:, 0]]
+    triangles = triangles[np.any(np.cross(edge_a, edge_b) != 0, axis=1)]
+    del edge_a, edge_b
+    if triangles.shape[0] == 0:
+        raise DepthError("every triangle of the mesh has zero area")
+    used = vertices[np.unique(triangles)]
+    extent = float(np.linalg.norm(used.max(axis=0) - used.min(axis=0)))
+    if near is None:
+        near = NEAR_FRACTION * extent
+    if not (np.isfinite(near) and near > 0):
+        raise DepthError(f"the near plane must be finite and positive, got {near}")
+    return vertices, triangles, float(near)
+
+
+def probe_intrinsics(views: Views, index: int, resolution: int) -> tuple[int, int, float, float, float, float]:
+    """(width, height, fx, fy, cx, cy) of view `index` at probe resolution: the view's pixel intrinsics
+    scaled to the probe image (pixel centres at i + 0.5)."""
+    width, height = probe_size(views.width, views.height, resolution)
+    fx, fy, cx, cy = np.asarray(views.pixel_intrinsics[index], dtype=np.float64)
+    sx, sy = width / views.width, height / views.height
+    return width, height, fx * sx, fy * sy, cx * sx, cy * sy
+
+
+def median_seen(depth: np.ndarray) -> float:
+    """The Geometry statistic of a depth map: the median over the pixels that see something (finite);
+    NaN when none does."""
+    seen = depth[np.isfinite(depth)]
+    return float(np.median(seen)) if seen.size else float("nan")
+
+
 class GeometryDepth(DepthProbe):
     """Median depth of the visible surface of a triangle mesh (world coordinates), per view: a z-buffer
     rasterization through each view's pinhole camera at `resolution` pixels along the longer side.
@@ -119,24 +160,7 @@ class GeometryDepth(DepthProbe):
 
     def __init__(self, vertices: np.ndarray, triangles: np.ndarray, resolution: int = DEFAULT_RESOLUTION,
                  near: float | None = None):
-        vertices, triangles = _validated_mesh(vertices, triangles)
-        if not (isinstance(resolution, int | np.integer) and resolution >= 1):
-            raise DepthError(f"the probe resolution must be a positive integer, got {resolution!r}")
-        if resolution > MAX_PROBE_RESOLUTION:
-            raise DepthError(f"the probe resolution {resolution} px is above the limit of {MAX_PROBE_RESOLUTION} px")
-        # Zero-area triangles cover no pixel centre; dropping them keeps the edge functions well defined.
-        edge_a = vertices[triangles[:, 1]] - vertices[triangles[:, 0]]
-        edge_b = vertices[triangles[:, 2]] - vertices[triangles[:, 0]]
-        triangles = triangles[np.any(np.cross(edge_a, edge_b) != 0, axis=1)]
-        del edge_a, edge_b
-        if triangles.shape[0] == 0:
-            raise DepthError("every triangle of the mesh has zero area")
-        used = vertices[np.unique(triangles)]
-        extent = float(np.linalg.norm(used.max(axis=0) - used.min(axis=0)))
-        if near is None:
-            near = NEAR_FRACTION * extent
-        if not (np.isfinite(near) and near > 0):
-            raise DepthError(f"the near plane must be finite and positive, got {near}")
+        vertices, triangles, near = prepared_mesh(vertices, triangles, resolution, near)
         self.resolution = int(resolution)
         self.near = float(near)
         self.triangle_count = int(triangles.shape[0])
@@ -193,35 +217,32 @@ class GeometryDepth(DepthProbe):
     def from_meshes(cls, meshes: list[tuple[np.ndarray, np.ndarray]], resolution: int = DEFAULT_RESOLUTION,
                     near: float | None = None) -> GeometryDepth:
         """One probe over several meshes, each (vertices, triangles) in world coordinates."""
+        vertices, triangles = cls.concatenated(meshes)
+        return cls(vertices, triangles, resolution=resolution, near=near)
+
+    @staticmethod
+    def concatenated(meshes: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """Several meshes as one (vertices, triangles), each checked."""
         checked = [_validated_mesh(v, t) for v, t in meshes if np.asarray(t).size]
         if not checked:
             raise DepthError("a geometry depth source needs at least one triangle (no mesh has any)")
         offsets = np.cumsum([0] + [v.shape[0] for v, _ in checked[:-1]])
-        return cls(np.concatenate([v for v, _ in checked]),
-                   np.concatenate([t + o for (_, t), o in zip(checked, offsets, strict=True)]),
-                   resolution=resolution, near=near)
+        return (np.concatenate([v for v, _ in checked]),
+                np.concatenate([t + o for (_, t), o in zip(checked, offsets, strict=True)]))
 
     def describe(self) -> str:
         return f"geometry {self.triangle_count} triangles at {self.resolution} px"
 
     def __call__(self, views: Views) -> np.ndarray:
-        out = np.full(len(views), np.nan)
-        for i in range(len(views)):
-            depth = self.depth_map(views, i)
-            seen = depth[np.isfinite(depth)]
-            if seen.size:
-                out[i] = np.median(seen)
-        return out
+        return np.array([median_seen(self.depth_map(views, i)) for i in range(len(views))], dtype=np.float64)
 
     def depth_map(self, views: Views, index: int = 0) -> np.ndarray:
         """The probe's (H, W) depth map of view `index` (row 0 = top of the image), np.inf where the pixel
         sees nothing."""
-        width, height = probe_size(views.width, views.height, self.resolution)
-        fx, fy, cx, cy = np.asarray(views.pixel_intrinsics[index], dtype=np.float64)
-        sx, sy = width / views.width, height / views.height
+        width, height, fx, fy, cx, cy = probe_intrinsics(views, index, self.resolution)
         camera = _Camera(np.asarray(views.rotations[index], dtype=np.float64),
-                         np.asarray(views.centres[index], dtype=np.float64),
-                         fx * sx, fy * sy, cx * sx, cy * sy, width, height, self.near)
+                         np.asarray(views.centres[index], dtype=np.float64), fx, fy, cx, cy, width, height,
+                         self.near)
         zbuffer = np.full(width * height, np.inf)
         groups = self._screen_groups(camera)
         # Slices of the kept groups, so the per-call memory does not grow with the mesh.

@@ -181,6 +181,7 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
     converged = np.ones(n_steps, dtype=bool)
     iterations = np.zeros(n_steps, dtype=np.int64)
 
+    affine = None
     if mode == "per_frame":
         affine = target.affine_form(out_views)
         if affine is not None:
@@ -188,8 +189,8 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
             scale = _solve_affine(directions, ref_depth[1:], g[1:], h[1:], c0)
             iterations[:] = 1
         else:
-            scale, converged, iterations = _solve_per_frame(target, out_views, directions, ref_depth, c0,
-                                                            tolerance, max_iterations, reference.frames)
+            scale, converged, iterations, solved_depth = _solve_per_frame(
+                target, out_views, directions, ref_depth, c0, tolerance, max_iterations, reference.frames)
     else:
         if mode == "global":
             d0 = probe_depths(target, out_views.take(0), "target depth", reference.frames)[0]
@@ -199,7 +200,15 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
         scale = np.full(n_steps, s)
 
     centres = np.vstack([c0[None], c0 + np.cumsum(directions * scale[:, None], axis=0)])
-    depth_target = np.asarray(target(out_views.take(np.arange(len(reference)), centres=centres)), np.float64)
+    # The depth at every written pose: a converged frame was measured there by the solve; the other frames
+    # are measured here.
+    depth_target = np.full(len(reference), np.nan)
+    if mode == "per_frame" and affine is None:
+        depth_target[1:][converged] = solved_depth[converged]
+    remeasure = np.flatnonzero(~np.isfinite(depth_target))
+    if remeasure.size:
+        depth_target[remeasure] = np.asarray(
+            target(out_views.take(remeasure, centres=centres[remeasure])), np.float64)
     missing = np.flatnonzero(~np.isfinite(depth_target))
     if mode == "per_frame" and missing.size:
         frames = reference.frames[missing].astype(int).tolist()
@@ -224,7 +233,7 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
 
 def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, ref_depth: np.ndarray,
                      start: np.ndarray, tolerance: float, max_iterations: int, frames: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Frame by frame: s_t = D'(R'_t, C'_{t-1} + s_t u_t) / Zbar_t, a fixed point in s_t, i.e. a root of
     f(s) = s Zbar_t - D'(s) with f(0) = -D'(C'_{t-1}) < 0. Secant steps (exact in one step where the depth
     is locally affine) inside a bracket [lo, hi] with f(lo) < 0 < f(hi), bisecting whenever a step leaves
@@ -234,15 +243,28 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
     Each frame starts from the depth the previous frame converged to (the camera moved one step and turned
     slightly), which saves the probe evaluation at C'_{t-1}; that evaluation is made only when the first
     guesses see nothing, and a frame where the target sees nothing from C'_{t-1} either keeps the previous
-    scale so every such frame is named."""
+    scale so every such frame is named.
+    The first guess extrapolates the last two accepted scales (a move's scale changes smoothly); the first
+    step after it is Newton's with the slope the previous frame measured (at the start: the depth moving
+    with the view axis, D(s) ~ D(C'_{t-1}) - s (f_t . u_t)), so most frames converge on the second
+    evaluation.
+    Returns the scales, which frames converged, the evaluations per frame and, at converged frames, the
+    depth measured at the accepted scale."""
     n_steps = directions.shape[0]
     scale = np.empty(n_steps)
+    measured = np.full(n_steps, np.nan)
+    forward = -views.rotations[:, :, 2]  # Blender cameras look down -z
     converged = np.zeros(n_steps, dtype=bool)
     iterations = np.zeros(n_steps, dtype=np.int64)
     missing: list[int] = []
     previous = start.copy()
     last_scale = np.nan
     last_depth = np.nan
+    # What the previous frames teach the next one's first guess: the accepted scales (smooth along a
+    # move, so extrapolated), and the depth's rate of change per unit of camera travel along the step, as
+    # measured by the last frame's final secant (the view axis alone gives -f . u).
+    history: list[float] = []
+    rate_beyond_view_axis = 0.0
 
     def depth_at(t: int, centre: np.ndarray) -> float:
         return float(target(views.take(t, centres=centre))[0])
@@ -259,8 +281,20 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             previous = previous + s * u
             continue
         lo, hi = 0.0, np.inf
+        # (0, -d) is a point of this frame's f only when d was measured from C'_{t-1} with this frame's
+        # rotation; a warm start's d was measured with the previous frame's.
         s_prev, f_prev = lo, -d
-        s = d / z
+        anchored = exact_start
+        step = float(np.linalg.norm(u))
+        # The depth's rate per unit of travel along u: the view axis's share (-f . u/|u|, exact for a point
+        # or a wall facing the camera) plus what the last frame measured beyond it (slopes, occlusion).
+        rate = -float(forward[t] @ u) / max(step, 1e-300) + rate_beyond_view_axis
+        slope = z - rate * step  # f'(s) of the model D(s) = D(C'_{t-1}) + rate * s |u|
+        if not slope > 0.5 * z:
+            slope = z
+        s = d / slope
+        if len(history) >= 2 and history[-1] > 0 and history[-2] > 0:
+            s = 2.0 * history[-1] - history[-2] if 2.0 * history[-1] > history[-2] else history[-1]
         best_s, best_f = s, np.inf
         ok = False
         count = 0
@@ -278,13 +312,20 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
                     if not np.isfinite(d0):
                         break
                     s_prev, f_prev = 0.0, -d0
+                    anchored = True
                 hi = s
                 s = 0.5 * (lo + hi)
                 continue
             blind = 0
             fixed_point = d_new / z
             if abs(fixed_point - s) <= tolerance * abs(s):
-                s, ok = fixed_point, True
+                # Kept where it was measured: the written pose's realized Pi is then a measurement, off the
+                # reference's by at most `tolerance` (one more fixed-point step would be closer, unmeasured).
+                ok = True
+                measured[t - 1] = d_new
+                if anchored and s != s_prev and step > 0:
+                    secant = ((s * z - d_new) - f_prev) / (s - s_prev)
+                    rate_beyond_view_axis = (z - secant) / step + float(forward[t] @ u) / step
                 break
             f_new = s * z - d_new
             if abs(f_new) < best_f:
@@ -295,8 +336,11 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
                 hi = s
             if np.isfinite(hi) and hi - lo <= tolerance * hi:
                 break  # closed on a jump of the depth: no exact fixed point
-            candidate = s - f_new * (s - s_prev) / (f_new - f_prev) if f_new != f_prev else np.nan
-            s_prev, f_prev = s, f_new
+            if anchored:
+                candidate = s - f_new * (s - s_prev) / (f_new - f_prev) if f_new != f_prev else np.nan
+            else:  # one measured point of this frame: a Newton step with the model's slope
+                candidate = s - f_new / slope
+            s_prev, f_prev, anchored = s, f_new, True
             if not (np.isfinite(candidate) and lo < candidate < hi):
                 candidate = 0.5 * (lo + hi) if np.isfinite(hi) else max(fixed_point, 2.0 * lo)
             s = candidate
@@ -313,8 +357,9 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
         converged[t - 1] = ok
         iterations[t - 1] = count
         last_scale = s
+        history = history[-1:] + [s] if ok else []
         previous = previous + s * u
     if missing:
         raise NoDepthError(f"the target depth source ({target.describe()}) sees nothing from the calibrated "
                            f"camera at frame {frame_list(missing)}", missing)
-    return scale, converged, iterations
+    return scale, converged, iterations, measured

@@ -28,10 +28,11 @@ def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.
     if source == "BOUNDS":
         lo, hi = read_collection_bounds(scene, collection)
         return BoundsDepth((lo + hi) / 2.0)
-    from ..core.geometry import GeometryDepth
+    from ..core.geometry_embree import geometry_depth
 
     vertices, triangles = read_collection_mesh(scene, collection)
-    return GeometryDepth(vertices, triangles, resolution=int(resolution))
+    # Embree where its bundled wheel is installed (blender_manifest.toml), else the numpy z-buffer.
+    return geometry_depth(vertices, triangles, resolution=int(resolution))
 
 
 def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: Trajectory,

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import bpy
+import numpy as np
 import pytest
 from parascale.tools.blender_install import built_zip, ensure_enabled, module_name
 from parascale.tools.extension_build import REPO_ROOT, manifest
@@ -31,6 +32,7 @@ def test_manifest_fields():
 def test_zip_holds_the_addon_and_nothing_else():
     names = zipfile.ZipFile(built_zip()).namelist()
     for required in ("blender_manifest.toml", "__init__.py", "core/parallax.py", "core/depth.py",
+                     "core/geometry_embree.py", "wheels/embreex-4.4.0.post1-cp311-cp311-win_amd64.whl",
                      "parascale_blender/__init__.py", "parascale_blender/operators.py",
                      "parascale_blender/camera_writing.py", "parascale_blender/transfer_record.py"):
         assert required in names
@@ -49,6 +51,25 @@ def test_installed_like_a_user_install(addon_scene, addon):
     assert hasattr(bpy.types.Scene, "parascale")
     # One undo step per run (bpy.ops.ed.undo cannot run headless: its poll fails without an undo stack).
     assert {"REGISTER", "UNDO"} <= set(bpy.types.PARASCALE_OT_transfer_camera_move.bl_options)
+
+
+def test_the_bundled_embree_wheel_is_installed_for_this_platform(addon_scene, addon):
+    """Install from Disk puts the wheel the manifest bundles for this platform into Blender's extension
+    site-packages, and the installed add-on's Geometry source measures with it."""
+    import importlib
+    import platform
+
+    site = Path(bpy.utils.user_resource("EXTENSIONS", path=".local")) / "lib"
+    installed = sorted(site.glob("python3*/site-packages/embreex-*.dist-info"))
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        assert not installed  # no wheel for this platform: the numpy z-buffer measures
+        return
+    assert [p.name for p in installed] == ["embreex-4.4.0.post1.dist-info"]
+    assert sorted(installed[0].parent.glob("embreex/rtcore_scene*"))
+    backend = importlib.import_module(f"{module_name()}.core.geometry_embree")
+    probe = backend.geometry_depth(np.array([[0.0, 5, 0], [1, 5, 0], [0, 5, 1]]), np.array([[0, 1, 2]]))
+    assert probe.describe().endswith("(Embree)")
 
 
 def _settings_class_registered() -> bool:

@@ -149,7 +149,12 @@ def test_affine_closed_form_equals_the_iterative_solve(n):
     start = [0.2, 0.02, 0.04]  # the target point is in front of the start pose
     fast = transfer(reference, FixedDepth(10), BoundsDepth(target), reference.rotations[0], start)
     slow = transfer(reference, FixedDepth(10), Opaque(target), reference.rotations[0], start)
-    np.testing.assert_allclose(fast.trajectory.centres, slow.trajectory.centres, rtol=0, atol=1e-14)
+    # Both reach the same fixed point by different float64 operations (a scan of affine maps; one
+    # evaluation per frame from an exact first guess): an ulp or so per step, summed along the path.
+    drift = 16 * n * np.finfo(float).eps * np.abs(fast.trajectory.centres).max()
+    np.testing.assert_allclose(fast.trajectory.centres, slow.trajectory.centres, rtol=0, atol=drift)
+    # A point depth moves exactly as the model says: the second evaluation confirms the first Newton step.
+    assert np.all(slow.iterations <= 2)
     check_faithful(fast, reference)
 
 

@@ -7,8 +7,10 @@ Blender executable is needed. Run as `.venv/bin/python -m parascale.tools.extens
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -52,11 +54,42 @@ def validate_extension(source_dir: Path = REPO_ROOT) -> None:
     _run(["validate", str(source_dir)])
 
 
+def fetch_wheels(source_dir: Path = REPO_ROOT) -> list[Path]:
+    """The wheels the manifest bundles (`wheels`, each a pinned file name), downloaded from PyPI with pip
+    into the source folder where missing (they are not kept in git). Returns their paths."""
+    with open(source_dir / "blender_manifest.toml", "rb") as handle:
+        listed = tomllib.load(handle).get("wheels", [])
+    paths = []
+    for relative in listed:
+        path = (source_dir / relative).resolve()
+        paths.append(path)
+        if path.is_file():
+            continue
+        # name-version(-build)?-python-abi-platform.whl; a platform tag set is joined by dots.
+        parts = path.name[:-len(".whl")].split("-")
+        name, version, python, abi, platforms = parts[0], parts[1], parts[-3], parts[-2], parts[-1].split(".")
+        with tempfile.TemporaryDirectory(prefix="parascale-wheels-") as folder:
+            command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                       "--dest", folder, "--python-version", python.removeprefix("cp"), "--implementation", "cp",
+                       "--abi", abi, *(arg for tag in platforms for arg in ("--platform", tag)),
+                       f"{name}=={version}"]
+            done = subprocess.run(command, capture_output=True, text=True)
+            fetched = Path(folder) / path.name
+            if done.returncode != 0 or not fetched.is_file():
+                detail = (done.stderr.strip().splitlines() or [f"pip did not write {path.name}"])[-1]
+                raise ExtensionBuildError(f"cannot download the bundled wheel {path.name}: {detail}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(fetched), path)
+    return paths
+
+
 def build_extension(output_dir: str | Path, source_dir: Path = REPO_ROOT) -> Path:
-    """Validate the manifest, build the zip into `output_dir` (created) and return its path."""
+    """Validate the manifest, fetch the wheels it bundles, build the zip into `output_dir` (created) and
+    return its path."""
     output_dir = Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     validate_extension(source_dir)
+    fetch_wheels(source_dir)
     info = manifest()
     zip_path = output_dir / f"{info['id']}-{info['version']}.zip"
     if zip_path.exists():

@@ -1,0 +1,133 @@
+"""The Geometry depth source on Embree (core/geometry_embree.py) against the numpy z-buffer, its oracle:
+the same statistic on occluded scenes, grazing views, geometry crossing the near plane and a scene far from
+the origin; the choice of backend and the fallback when Embree is missing; a per-frame transfer on it."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from parascale.core.depth import FixedDepth, Views
+from parascale.core.errors import DepthError
+from parascale.core.geometry import GeometryDepth
+from parascale.core.metrics import parallax_consistency
+from parascale.core.parallax import transfer
+from parascale.core.poses import Intrinsics, Trajectory, look_at
+from test_geometry_probe import grid_mesh, make_views, quad
+
+pytest.importorskip("embreex", reason="embreex ships wheels for x86-64 only; elsewhere numpy is the backend")
+from parascale.core.geometry_embree import EmbreeGeometryDepth, embree_available, geometry_depth  # noqa: E402
+
+
+def box(centre, size) -> tuple[np.ndarray, np.ndarray]:
+    corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
+    faces = [(0, 1, 3), (0, 3, 2), (4, 6, 7), (4, 7, 5), (0, 4, 5), (0, 5, 1), (2, 3, 7), (2, 7, 6),
+             (0, 2, 6), (0, 6, 4), (1, 5, 7), (1, 7, 3)]
+    return np.asarray(centre, float) + corners * np.asarray(size, float), np.array(faces)
+
+
+def merged(*meshes):
+    return GeometryDepth.concatenated(list(meshes))
+
+
+def terrain(offset=(0.0, 0.0, 0.0)):
+    return grid_mesh(120, 120, np.array([-20.0, -20.0, 0.0]) + offset, (40, 0, 0), (0, 40, 0),
+                     height=lambda x, y: 0.8 * np.sin(0.5 * x) * np.cos(0.35 * y))
+
+
+SCENES = {
+    # name: (mesh, eyes, targets)
+    "occluded boxes": (merged(box((0, 20, 2.5), (8, 4, 5)), box((-1.5, 8, 2), (2, 0.2, 3)),
+                              quad((-30, -30, 0), (60, 0, 0), (0, 60, 0))),
+                       [(0, -2, 2), (2, -1, 1.5), (-1, 2, 3)], [(0, 20, 2.5), (0, 20, 2), (1, 20, 2)]),
+    "grazing terrain": (terrain(), [(0, -18, 1.2), (5, -15, 0.9), (-8, -5, 1.5)],
+                        [(0, 10, 0.2), (0, 10, 0.0), (10, 10, 0.5)]),
+    # The ground passes under and behind the camera: the near plane cuts its triangles.
+    "near-plane crossing": (quad((-50, -50, 0), (100, 0, 0), (0, 100, 0)), [(0, 0, 0.3), (3, 2, 0.05)],
+                            [(0, 10, 0), (3, 12, 0)]),
+    "far from the origin": (terrain((1e4, -2e4, 500.0)), [(1e4, -2e4 - 18, 501.5)], [(1e4, -2e4 + 10, 500.0)]),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENES))
+def test_embree_measures_the_numpy_statistic(name):
+    (vertices, triangles), eyes, targets = SCENES[name]
+    views = make_views(np.array(eyes, float), np.array(targets, float))
+    ours, oracle = EmbreeGeometryDepth(vertices, triangles), GeometryDepth(vertices, triangles)
+    assert ours.near == oracle.near
+    fast, exact = ours(views), oracle(views)
+    assert np.all(np.isfinite(exact))
+    # float32 rays relative to the mesh centre: a few 1e-7 of the depth.
+    np.testing.assert_allclose(fast, exact, rtol=2e-6)
+    for i in range(len(views)):
+        a, b = ours.depth_map(views, i), oracle.depth_map(views, i)
+        assert a.shape == b.shape
+        # Pixel centres that graze an edge may fall either way in float32.
+        assert np.mean(np.isfinite(a) != np.isfinite(b)) < 0.002
+        both = np.isfinite(a) & np.isfinite(b)
+        assert np.median(np.abs(a[both] / b[both] - 1)) < 1e-6
+
+
+def test_nothing_in_view_is_nan_and_batches_match_single_views(monkeypatch):
+    import parascale.core.geometry_embree as module
+
+    vertices, triangles = terrain()
+    probe = EmbreeGeometryDepth(vertices, triangles)
+    eyes = np.array([[0, -18, 1.2], [0, -18, 1.2], [3, -10, 2.0], [0, -30, 5]], float)
+    targets = np.array([[0, 10, 0.2], [0, -40, 30.0], [3, 10, 0.0], [0, 0, 0]], float)
+    views = make_views(eyes, targets)
+    whole = probe(views)
+    assert np.isnan(whole[1]) and np.all(np.isfinite(whole[[0, 2, 3]]))  # view 1 looks at the sky
+    monkeypatch.setattr(module, "RAYS_PER_CALL", 5000)  # one view per Embree call
+    np.testing.assert_allclose(probe(views), whole, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose([probe(views.take(i))[0] for i in range(4)], whole, rtol=1e-12, equal_nan=True)
+
+
+def test_backend_choice_and_fallback_when_embree_is_missing(monkeypatch):
+    vertices, triangles = quad((-5, 20, -5), (10, 0, 0), (0, 0, 10))
+    assert embree_available()
+    assert isinstance(geometry_depth(vertices, triangles), EmbreeGeometryDepth)
+    assert type(geometry_depth(vertices, triangles, backend="numpy")) is GeometryDepth
+    with pytest.raises(DepthError, match="unknown geometry backend 'gpu'"):
+        geometry_depth(vertices, triangles, backend="gpu")
+    # Blocked as on a platform without the wheel: "auto" measures with numpy, "embree" says why it cannot.
+    for name in ("embreex", "embreex.rtcore_scene", "embreex.mesh_construction"):
+        monkeypatch.setitem(sys.modules, name, None)
+    assert not embree_available()
+    probe = geometry_depth(vertices, triangles)
+    assert type(probe) is GeometryDepth
+    assert probe(make_views([[0, 0, 0]], [[0, 20, 0]]))[0] == pytest.approx(20.0)
+    with pytest.raises(DepthError, match="the Embree backend is not available"):
+        geometry_depth(vertices, triangles, backend="embree")
+
+
+def test_bad_meshes_are_refused_as_by_numpy():
+    with pytest.raises(DepthError, match="zero area"):
+        EmbreeGeometryDepth(np.zeros((3, 3)), np.array([[0, 1, 2]]))
+    with pytest.raises(DepthError, match="above the limit of 4096 px"):
+        EmbreeGeometryDepth(*quad((0, 5, 0), (1, 0, 0), (0, 0, 1)), resolution=5000)
+
+
+def test_per_frame_transfer_on_embree_keeps_pi_and_agrees_with_numpy():
+    """An orbit transferred onto uneven ground at 1/50 of the scale: the float32-suited tolerance the
+    add-on uses (1e-6) keeps every frame's Pi within it, on either backend, and the two paths agree."""
+    n = 40
+    a = np.linspace(0.0, 1.0, n)
+    centres = np.c_[12 * np.cos(a), 12 * np.sin(a), 3 + 0.5 * a]
+    reference = Trajectory(look_at(centres, np.zeros((n, 3))), centres, lens=35.0,
+                           intrinsics=Intrinsics(width=1920, height=1080))
+    vertices, triangles = terrain()
+    start_centre = np.array([6.0, -1.0, 1.2]) / 50
+    start_rotation = look_at(start_centre[None], np.array([[0.0, 3.0, 0.0]]) / 50)[0]
+    small = vertices / 50
+    results = {}
+    for name, probe in (("embree", EmbreeGeometryDepth(small, triangles)), ("numpy", GeometryDepth(small, triangles))):
+        result = transfer(reference, FixedDepth(20.0), probe, start_rotation, start_centre, tolerance=1e-6)
+        assert np.all(result.converged)
+        assert parallax_consistency(result.pi_reference, result.pi_realized).pce < 1e-6
+        # The record is a measurement at the written poses: measuring again gives the same depths.
+        np.testing.assert_allclose(probe(Views.of(result.trajectory)), result.depth_target, rtol=1e-12)
+        results[name] = result
+    np.testing.assert_allclose(results["embree"].trajectory.centres, results["numpy"].trajectory.centres,
+                               rtol=0, atol=2e-5 * np.abs(np.diff(results["numpy"].trajectory.centres, axis=0)).sum())
