@@ -5,6 +5,11 @@
 - Animation: 4.2 keeps F-curves on `Action.fcurves`; 4.4 introduced slotted actions (layers -> keyframe
   strips -> one channelbag per slot), with a legacy `Action.fcurves` proxy that 5.0 removed. The functions
   below create, find and bulk-write F-curves the same way on all three.
+- Video output: 5.0 writes movies through `media_type = 'VIDEO'`; 4.x through the FFMPEG file format alone.
+- EEVEE: the engine is `BLENDER_EEVEE_NEXT` on 4.2 - 4.5 and `BLENDER_EEVEE` again on 5.0.
+- Sequencer: 4.4 renamed `SequenceEditor.sequences` to `strips` (4.2 has only `sequences`); 5.0's
+  `new_effect` takes `length` where 4.x takes `frame_end`; 4.4 renamed the text strip's anchor properties
+  `align_x`/`align_y` to `anchor_x`/`anchor_y` (and gave `alignment_x` the text's own alignment).
 """
 
 from __future__ import annotations
@@ -47,6 +52,51 @@ def set_png_output(scene: bpy.types.Scene) -> None:
     settings.file_format = "PNG"
     settings.color_mode = "RGB"
     settings.color_depth = "8"
+
+
+# Whether this Blender was built with FFmpeg (the bpy wheels of 4.2.23, 4.5.15 and 5.0.1 all are).
+HAS_FFMPEG: bool = bool(getattr(bpy.app.build_options, "codec_ffmpeg", False))
+
+
+def set_h264_output(scene: bpy.types.Scene, quality: str = "HIGH") -> None:
+    """Make animation renders of `scene` write one MP4 (H.264) through Blender's own FFmpeg output."""
+    settings = scene.render.image_settings
+    if BLENDER_VERSION >= (5, 0, 0):
+        settings.media_type = "VIDEO"
+    settings.file_format = "FFMPEG"
+    ffmpeg = scene.render.ffmpeg
+    ffmpeg.format, ffmpeg.codec = "MPEG4", "H264"
+    ffmpeg.constant_rate_factor = quality
+    ffmpeg.audio_codec = "NONE"
+
+
+def eevee_engine() -> str:
+    """The render engine identifier of EEVEE in this Blender."""
+    return "BLENDER_EEVEE_NEXT" if (4, 2, 0) <= BLENDER_VERSION < (5, 0, 0) else "BLENDER_EEVEE"
+
+
+def sequencer_strips(scene: bpy.types.Scene) -> bpy.types.bpy_prop_collection:
+    """The top-level strips of the scene's sequencer (created when the scene has none)."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    return editor.strips if hasattr(editor, "strips") else editor.sequences
+
+
+def new_effect_strip(scene: bpy.types.Scene, name: str, kind: str, channel: int, frame_start: int,
+                     length: int) -> bpy.types.bpy_struct:
+    """A generator effect strip (TEXT, COLOR) of `length` frames from `frame_start` on `channel`."""
+    strips = sequencer_strips(scene)
+    if "length" in strips.bl_rna.functions["new_effect"].parameters:
+        return strips.new_effect(name=name, type=kind, channel=channel, frame_start=frame_start, length=length)
+    return strips.new_effect(name=name, type=kind, channel=channel, frame_start=frame_start,
+                             frame_end=frame_start + length)
+
+
+def set_text_anchor(strip: bpy.types.bpy_struct, x: str, y: str) -> None:
+    """Which point of a text strip's text sits at its `location`: x LEFT/CENTER/RIGHT, y TOP/CENTER/BOTTOM."""
+    if hasattr(strip, "anchor_x"):
+        strip.anchor_x, strip.anchor_y = x, y
+    else:
+        strip.align_x, strip.align_y = x, y
 
 
 def _channelbag(action: bpy.types.Action, slot: object, ensure: bool) -> object | None:

@@ -144,36 +144,130 @@ def _output_directory(directory: str) -> Path:
     return Path(bpy.path.abspath(directory))
 
 
+class PreviewProgress:
+    """The interactive run of a preview job: one panel image per timer event, Blender's progress indicator
+    (window_manager.progress_begin/update/end) updated after each, Esc stops it and removes everything
+    the job made. The operator below is the thin shell around it (Blender's modal handler and timer)."""
+
+    def __init__(self, job: object, window_manager: bpy.types.WindowManager) -> None:
+        self.job = job
+        self.window_manager = window_manager
+        self.result: object | None = None
+        self.error: str = ""
+
+    def begin(self) -> None:
+        self.job.start()
+        self.window_manager.progress_begin(0, self.job.total)
+
+    def handle(self, event_type: str) -> set[str]:
+        """One event: ESC cancels, TIMER renders the next panel image (and at the end writes the files)."""
+        if event_type == "ESC":
+            self.job.cancel()
+            self.window_manager.progress_end()
+            return {"CANCELLED"}
+        if event_type != "TIMER":
+            return {"PASS_THROUGH"}
+        try:
+            if self.job.step():
+                self.result = self.job.finish()
+                self.window_manager.progress_end()
+                return {"FINISHED"}
+        except ParaScaleError as error:
+            # The job has removed what it made (finish cancels on error); the step that failed did too.
+            self.job.cancel()
+            self.window_manager.progress_end()
+            self.error = str(error)
+            return {"CANCELLED"}
+        self.window_manager.progress_update(self.job.done)
+        return {"RUNNING_MODAL"}
+
+
+def _written(result: object) -> str:
+    return " and ".join(str(p) for p in (result.movie_path, result.sheet_path) if p is not None)
+
+
 class PARASCALE_OT_render_preview(bpy.types.Operator):
-    """Render the reference, uncalibrated and calibrated cameras side by side (Workbench, low
-    resolution) into a contact sheet PNG and an animated GIF"""
+    """Render the reference, uncalibrated and calibrated cameras side by side with captions into an MP4
+    (H.264, Blender's FFmpeg output) and a contact sheet PNG. Esc stops it"""
 
     bl_idname = "parascale.render_preview"
     bl_label = "Render Parallax Preview"
 
     directory: bpy.props.StringProperty(name="Directory", subtype="DIR_PATH", default="//parascale_preview",
-                                        description="Where the contact sheet and the GIF are written")
-    width: bpy.props.IntProperty(name="Width", default=160, min=16, max=1920)
-    height: bpy.props.IntProperty(name="Height", default=90, min=16, max=1080)
-    max_frames: bpy.props.IntProperty(name="Frames", default=24, min=2, max=500,
-                                      description="At most this many frames, evenly spread over the transfer")
+                                        description="Where the MP4 and the contact sheet are written")
+    width: bpy.props.IntProperty(name="Panel Width", default=640, min=16, max=3840)
+    height: bpy.props.IntProperty(name="Panel Height", default=360, min=16, max=2160)
+    use_transfer_range: bpy.props.BoolProperty(name="Transfer Range", default=True,
+                                               description="Render every frame of the transfer")
+    frame_start: bpy.props.IntProperty(name="Start", default=1)
+    frame_end: bpy.props.IntProperty(name="End", default=250)
+    engine: bpy.props.EnumProperty(name="Engine", items=[
+        ("WORKBENCH", "Workbench", "Fast flat shading (default)"),
+        ("EEVEE", "EEVEE", "The scene's materials and lights; slower")], default="WORKBENCH")
+    sheet_frames: bpy.props.IntProperty(name="Sheet Frames", default=4, min=1, max=32,
+                                        description="Frames on the contact sheet, evenly spread")
+    show_graph: bpy.props.BoolProperty(name="Pi Graph", default=True,
+                                       description="A strip under the panels plotting Pi over the frames")
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def _job(self, context: bpy.types.Context) -> object | None:
+        """The preview job for the current scene (None after reporting the error)."""
         from . import preview_render
 
         camera = preview_data.find_transferred_camera(context.scene, context.active_object)
         if camera is None:
             self.report({"ERROR"}, "no transferred camera in this scene: run the transfer first")
+            return None
+        frames = {} if self.use_transfer_range else {"frame_start": self.frame_start, "frame_end": self.frame_end}
+        try:
+            return preview_render.PreviewJob(context.scene, camera, _output_directory(self.directory),
+                                             width=self.width, height=self.height, engine=self.engine,
+                                             sheet_frames=self.sheet_frames, graph=self.show_graph, **frames)
+        except ParaScaleError as error:
+            self.report({"ERROR"}, str(error))
+            return None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        job = self._job(context)
+        if job is None:
             return {"CANCELLED"}
         try:
-            result = preview_render.render_preview(
-                context.scene, camera, _output_directory(self.directory), width=self.width, height=self.height,
-                max_frames=self.max_frames)
+            job.start()
+            result = job.finish()
         except ParaScaleError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"wrote {result.sheet_path} and {result.gif_path}")
+        self.report({"INFO"}, f"wrote {_written(result)}")
         return {"FINISHED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if context.window is None:  # background runs stay synchronous
+            return self.execute(context)
+        job = self._job(context)
+        if job is None:
+            return {"CANCELLED"}
+        self._progress = PreviewProgress(job, context.window_manager)
+        try:
+            self._progress.begin()
+        except ParaScaleError as error:
+            context.window_manager.progress_end()
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self._timer = context.window_manager.event_timer_add(0.01, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        state = self._progress.handle(event.type)
+        if "RUNNING_MODAL" in state or "PASS_THROUGH" in state:
+            return state
+        context.window_manager.event_timer_remove(self._timer)
+        if self._progress.error:
+            self.report({"ERROR"}, self._progress.error)
+        elif "FINISHED" in state:
+            self.report({"INFO"}, f"wrote {_written(self._progress.result)}")
+        else:
+            self.report({"WARNING"}, "preview cancelled: nothing written")
+        return state
 
 
 # ---------------------------------------------------------------------------------------------- panel
