@@ -1,7 +1,8 @@
-"""Benchmark of the geometry depth source (core/geometry.py): milliseconds per pose for terrain meshes of
-10k, 100k and 1M triangles at the default probe resolution, peak memory (tracemalloc), and two baselines
-measured in the same run on the same meshes and poses:
+"""Benchmark of the geometry depth source, both backends (core/geometry_embree.py on Embree, core/geometry.py
+in numpy): milliseconds per pose for terrain meshes of 10k, 100k, 1M and 5M triangles at the default probe
+resolution, memory, and three baselines measured in the same run on the same meshes and poses:
 
+- Embree alone: embreex's own ray cast of exactly the probe's rays (the anchor the Embree probe is held to);
 - naive: a Python loop over pixels, each pixel-centre ray cast against every triangle with numpy
   (Moller-Trumbore); timed on a subsample of pixels and scaled to the full probe image;
 - Cycles: a real Cycles Z pass of the same mesh at the probe's size, 1 sample, through bpy
@@ -34,10 +35,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from machine import machine_line  # noqa: E402
 from parascale.core.depth import Views  # noqa: E402
 from parascale.core.geometry import DEFAULT_RESOLUTION, GeometryDepth, probe_size  # noqa: E402
+from parascale.core.geometry_embree import EmbreeGeometryDepth  # noqa: E402
 from parascale.core.poses import Intrinsics, Trajectory  # noqa: E402
 
 WIDTH, HEIGHT = 1920, 1080
-SIZES = {"10k": 71, "100k": 224, "1M": 708}  # grid quads per side: 2 n^2 triangles
+SIZES = {"10k": 71, "100k": 224, "1M": 708, "5M": 1582}  # grid quads per side: 2 n^2 triangles
 
 
 def terrain(n: int, size: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
@@ -144,20 +146,55 @@ def machine() -> str:
     return f"{machine_line()}, numpy {np.__version__}, load average {load} (shared machine)"
 
 
+def rss_mib() -> float:
+    """Resident memory of this process now (Embree's allocations are not seen by tracemalloc)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def raw_embree_ms_per_pose(probe: EmbreeGeometryDepth, views: Views, repeats: int) -> float:
+    """The anchor: Embree alone (embreex's scene.run) on exactly the probe's rays, per pose, best of
+    `repeats`, median over poses; no ray setup, no median."""
+    times = []
+    for i in range(len(views)):
+        origins, directions, _, _ = probe._rays(views, i)
+        origins, directions = origins.astype(np.float32), directions.astype(np.float32)
+        times.append(best_ms(lambda o=origins, d=directions: probe._scene.run(o, d, query="DISTANCE"), repeats)[0])
+    return float(np.median(times))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="repeats per pose (best kept)")
     parser.add_argument("--naive-pixels", type=int, default=12, help="pixels timed for the naive baseline")
     parser.add_argument("--cycles-poses", type=int, default=3, help="poses rendered by the Cycles baseline")
     parser.add_argument("--no-cycles", action="store_true", help="skip the Cycles baseline")
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "geometry.md")
     args = parser.parse_args()
 
     views = orbit_views()
     width, height = probe_size(views.width, views.height, DEFAULT_RESOLUTION)
     rows = []
-    for label, n in SIZES.items():
-        vertices, triangles = terrain(n)
+    for label in args.sizes:
+        vertices, triangles = terrain(SIZES[label])
+        # Embree first, while the process is small: its memory is the rise of the resident size.
+        before = rss_mib()
+        start = time.perf_counter()
+        fast = EmbreeGeometryDepth(vertices, triangles)
+        fast_build = time.perf_counter() - start
+        fast_mib = rss_mib() - before
+        fast(views.take(0))  # warm up
+        fast_ms = float(np.median([best_ms(lambda i=i, p=fast: p(views.take(i)), args.repeats)[0]
+                                   for i in range(len(views))]))
+        raw_ms = raw_embree_ms_per_pose(fast, views, args.repeats)
+        start = time.perf_counter()
+        fast_depth = fast(views)
+        fast_batched_ms = 1e3 * (time.perf_counter() - start) / len(views)
+
         tracemalloc.start()
         start = time.perf_counter()
         probe = GeometryDepth(vertices, triangles)
@@ -167,19 +204,25 @@ def main() -> None:
         stored = sum(a.nbytes for a in vars(probe).values() if isinstance(a, np.ndarray))
         probe(views.take(0))  # warm up
         timed = np.array([best_ms(lambda i=i, p=probe: p(views.take(i)), args.repeats) for i in range(len(views))])
-        per_pose, cpu_per_pose = timed[:, 0], timed[:, 1]
+        per_pose = timed[:, 0]
         tracemalloc.start()
         depth = probe(views)
         call_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        del probe
         naive = naive_ms_per_pose(vertices, triangles, views, args.naive_pixels)
         cycles, agreement = (float("nan"), float("nan")) if args.no_cycles else cycles_ms_per_pose(
             vertices, triangles, views, args.cycles_poses, depth)
-        ms, cpu_ms = float(np.median(per_pose)), float(np.median(cpu_per_pose))
-        rows.append((label, probe.triangle_count, ms, cpu_ms, float(np.max(per_pose)), build_s, stored / 2**20,
-                     build_peak / 2**20, call_peak / 2**20, naive, naive / ms, cycles, cycles / ms,
-                     float(np.nanmedian(depth)), agreement))
-        print(f"{label}: {ms:.2f} ms/pose ({cpu_ms:.2f} CPU ms)", flush=True)
+        ms = float(np.median(per_pose))
+        rows.append({
+            "mesh": label, "triangles": fast.triangle_count, "raw": raw_ms, "fast": fast_ms,
+            "fast_batched": fast_batched_ms, "numpy": ms, "numpy_max": float(np.max(per_pose)),
+            "fast_build": fast_build, "fast_mib": fast_mib, "numpy_build": build_s, "stored": stored / 2**20,
+            "build_peak": build_peak / 2**20, "call_peak": call_peak / 2**20, "naive": naive, "cycles": cycles,
+            "median": float(np.nanmedian(depth)), "cycles_diff": agreement,
+            "backends_diff": float(np.max(np.abs(fast_depth / depth - 1.0))),
+        })
+        print(f"{label}: Embree probe {fast_ms:.2f} ms/pose (Embree alone {raw_ms:.2f}), numpy {ms:.2f}", flush=True)
 
     lines = [
         "# Geometry depth source benchmark",
@@ -188,26 +231,31 @@ def main() -> None:
         f"- machine: {machine()}",
         f"- probe: default resolution {DEFAULT_RESOLUTION} px ({width} x {height} for a {WIDTH} x {HEIGHT} "
         f"frame); terrain heightfield 40 x 40 units, {len(views)} orbit poses at 25 units, 35 mm",
-        f"- ms/pose: median over poses of the best of {args.repeats} runs (wall clock, and CPU time of this "
-        "process, which the other jobs on the shared cores disturb less); max = slowest pose (wall); "
-        "numpy single-threaded; ratios use the wall clock",
+        f"- ms/pose: median over poses of the best of {args.repeats} runs, one pose per call (wall clock); "
+        "batched = all poses in one call; numpy single-threaded",
+        "- Embree alone: embreex's scene.run on exactly the probe's rays (the anchor, same run, same poses); "
+        "Embree probe = core/geometry_embree.py (rays, the cast, the median); numpy = core/geometry.py",
+        "- memory: Embree = rise of the resident size over the build (its allocations are outside Python); "
+        "numpy stored = arrays the probe keeps, peaks from tracemalloc (build, one call on all poses)",
         f"- naive: Python loop of per-pixel numpy ray casts against all triangles, {args.naive_pixels} "
         f"pixels timed and scaled to {width * height} pixels",
         "- Cycles: real Cycles Z pass through bpy at the probe's size, 1 sample, median of "
-        f"{args.cycles_poses} poses (scene sync + BVH + render + EXR write/read)",
-        "- median depth: median over the poses of the probe's depth; the last column compares the probe "
-        "with the Cycles median on the Cycles poses",
-        "- memory: stored = arrays the probe keeps; peaks from tracemalloc (build, and one call on all poses)",
+        f"{args.cycles_poses} poses (scene sync + BVH + render + EXR write/read); the last columns compare "
+        "the numpy probe's median with Cycles' and with the Embree probe's",
         "",
-        "| mesh | triangles | ms/pose | CPU ms/pose | max ms | build s | stored MiB | build peak MiB | call peak MiB "
-        "| naive ms/pose | x faster than naive | Cycles ms/pose | x faster than Cycles | median depth "
-        "| max rel. diff. to Cycles median |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mesh | triangles | Embree alone ms/pose | Embree probe ms/pose | probe / Embree alone | batched ms/pose "
+        "| numpy ms/pose | numpy max ms | Embree build s | Embree MiB (bytes/triangle) | numpy build s "
+        "| numpy stored MiB | numpy build peak MiB | numpy call peak MiB | naive ms/pose | Cycles ms/pose "
+        "| median depth | numpy vs Cycles | numpy vs Embree |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.1f} "
-                     f"| {r[7]:.1f} | {r[8]:.1f} | {r[9]:.0f} | {r[10]:.0f} | {r[11]:.0f} | {r[12]:.1f} "
-                     f"| {r[13]:.4f} | {r[14]:.1e} |")
+        lines.append(
+            f"| {r['mesh']} | {r['triangles']} | {r['raw']:.2f} | {r['fast']:.2f} | {r['fast'] / r['raw']:.2f} "
+            f"| {r['fast_batched']:.2f} | {r['numpy']:.2f} | {r['numpy_max']:.2f} | {r['fast_build']:.2f} "
+            f"| {r['fast_mib']:.0f} ({r['fast_mib'] * 2**20 / r['triangles']:.0f}) | {r['numpy_build']:.2f} "
+            f"| {r['stored']:.1f} | {r['build_peak']:.1f} | {r['call_peak']:.1f} | {r['naive']:.0f} "
+            f"| {r['cycles']:.0f} | {r['median']:.4f} | {r['cycles_diff']:.1e} | {r['backends_diff']:.1e} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@
 - the operator end to end (bpy.ops.parascale.transfer_camera_move) for 1,000 and 10,000 frames with a
   BOUNDS target, and the time of its phases measured separately (reading the reference frame by frame,
   the numpy transfer, writing the camera);
-- 1,000 frames against a 1M-triangle target with GEOMETRY depth (core/geometry.py);
+- 1,000 frames with GEOMETRY depth on both sides, a 1M-triangle target (core/geometry_embree.py: Embree
+  where its wheel is installed, else core/geometry.py), against Embree alone on the same rays;
 - keyframe writing: the bulk path (keyframe_points.add + foreach_set) against a keyframe_insert loop for
   the same 7 channels (location, Euler rotation, lens), in the same run.
 Prints a markdown table with the machine and date, and writes it to bench/results/operator.md.
@@ -99,14 +100,17 @@ def setup_transfer(n_frames: int, target: str) -> bpy.types.Scene:
     add_box("Subject", (0.0, 0.0, 0.0), (4.0, 4.0, 4.0), reference_set)
     target_set = new_collection("TargetSet")
     if target == "GEOMETRY":
+        # Geometry on both sides: a 100k-triangle ground under the reference's subject, and the target.
+        vertices, triangles = terrain(225, 60.0)
+        add_triangle_mesh("Ground", vertices - [0.0, 0.0, 3.0], triangles, reference_set)
         vertices, triangles = terrain(708, 0.01)  # 999,698 triangles
         add_triangle_mesh("Terrain", vertices, triangles, target_set)
     else:
         add_box("Miniature", (0.0, 0.0, 0.0), (0.002, 0.002, 0.002), target_set)
     start = add_camera("Start", (-0.0025, -0.01, 0.005), (0.0, 0.0, 0.0), clip_start=1e-5, clip_end=1.0)
     settings = scene.parascale
-    settings.reference_camera, settings.reference_source, settings.reference_collection = reference, "BOUNDS", \
-        reference_set
+    settings.reference_camera, settings.reference_collection = reference, reference_set
+    settings.reference_source = "GEOMETRY" if target == "GEOMETRY" else "BOUNDS"
     settings.target_start, settings.target_source, settings.target_collection = start, target, target_set
     return scene
 
@@ -152,25 +156,37 @@ def bench_operator(n_frames: int, target: str) -> list[tuple[str, str, str]]:
         reference_probe = depth_sources.reference_depth_probe(scene, settings, trajectory, samples[0])
         target_probe = depth_sources.target_depth_probe(scene, settings, samples[1])
     if target == "GEOMETRY":
-        geometry = importlib.import_module(f"{module_name()}.core.geometry")
+        backend = importlib.import_module(f"{module_name()}.core.geometry_embree")
         depth = importlib.import_module(f"{module_name()}.core.depth")
         start = time.perf_counter()
         vertices, triangles = scene_reading.read_collection_mesh(scene, settings.target_collection)
         read_mesh = time.perf_counter() - start
         rows.append((f"  read the target mesh (evaluated, world space): {label}", f"{read_mesh:.3f} s", ""))
         start = time.perf_counter()
-        probe = geometry.GeometryDepth(vertices, triangles, resolution=settings.geometry_resolution)
+        probe = backend.geometry_depth(vertices, triangles, resolution=settings.geometry_resolution)
         build = time.perf_counter() - start
-        rows.append((f"  build the geometry probe: {label}", f"{build:.3f} s",
-                     f"{settings.geometry_resolution} px along the longer side"))
+        rows.append((f"  build the target's geometry probe: {label}", f"{build:.3f} s",
+                     f"{probe.describe()}; {settings.geometry_resolution} px along the longer side"))
         # The poses the solve measures from: the calibrated camera's, in the target scene.
         written = scene_reading.read_camera_trajectory(scene, bpy.data.objects["Ref.ParaScale"], frames)
         views = depth.Views.of(written).take(np.linspace(0, n_frames - 1, 20).astype(int))
+        probe(views.take(0))  # Embree builds its BVH at the first cast
         start = time.perf_counter()
         probe(views)
         per_view = (time.perf_counter() - start) / len(views)
-        rows.append((f"  one geometry probe evaluation (mean of 20 views): {label}", f"{1e3 * per_view:.1f} ms",
+        rows.append((f"  one target probe evaluation (mean of 20 views): {label}", f"{1e3 * per_view:.2f} ms",
                      f"end to end = {total / n_frames / per_view:.1f} evaluations per frame"))
+        if isinstance(probe, backend.EmbreeGeometryDepth):
+            # The anchor: Embree alone (embreex's cast of the same rays, no ray setup, no median).
+            times = []
+            for i in range(len(views)):
+                origins, directions, _, _ = probe._rays(views, i)
+                start = time.perf_counter()
+                probe._scene.run(origins, directions, query="DISTANCE")
+                times.append(time.perf_counter() - start)
+            anchor = float(np.median(times))
+            rows.append((f"  Embree alone, the same rays (median of 20 views): {label}", f"{1e3 * anchor:.2f} ms",
+                         f"the operator takes {total / n_frames / anchor:.1f}x this per transferred frame"))
     else:
         start = time.perf_counter()
         output = transfer(trajectory, reference_probe, target_probe, samples[1].matrices[0, :3, :3],

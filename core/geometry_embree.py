@@ -30,8 +30,6 @@ from .geometry import DEFAULT_RESOLUTION, GeometryDepth, median_seen, prepared_m
 BACKENDS = ("auto", "embree", "numpy")
 # Embree reports a miss as a distance of about 1e37 (its "infinity" in float32); any hit is far nearer.
 MISS_DISTANCE = 1e30
-# Rays per Embree call: a few hundred views at 128 px, bounded so the ray arrays stay near 100 MB.
-RAYS_PER_CALL = 1 << 22
 
 
 def _embreex() -> tuple[ModuleType, ModuleType] | None:
@@ -69,6 +67,7 @@ class EmbreeGeometryDepth(DepthProbe):
         self.resolution = int(resolution)
         self.near = near
         self.triangle_count = int(triangles.shape[0])
+        self._camera_rays: dict[tuple, np.ndarray] = {}
         self._scene = scene_module.EmbreeScene()
         mesh_module.TriangleMesh(self._scene, np.ascontiguousarray(vertices - self.origin, dtype=np.float32),
                                  np.ascontiguousarray(triangles, dtype=np.int32))
@@ -85,15 +84,25 @@ class EmbreeGeometryDepth(DepthProbe):
     def _rays(self, views: Views, index: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Origins (on the near plane, relative to the mesh centre) and directions (world axes, unit
         component along the view axis, so the distance along a ray is the depth) of view `index`."""
-        width, height, fx, fy, cx, cy = probe_intrinsics(views, index, self.resolution)
-        u = np.arange(width, dtype=np.float64) + 0.5
-        v = np.arange(height, dtype=np.float64) + 0.5
-        camera = np.empty((height, width, 3))
-        camera[..., 0] = ((u - cx) / fx)[None, :]
-        camera[..., 1] = ((cy - v) / fy)[:, None]
-        camera[..., 2] = -1.0  # Blender cameras look down -z
-        directions = camera.reshape(-1, 3) @ np.asarray(views.rotations[index], dtype=np.float64).T
-        origins = (np.asarray(views.centres[index], dtype=np.float64) - self.origin) + self.near * directions
+        intrinsics = probe_intrinsics(views, index, self.resolution)
+        width, height = intrinsics[:2]
+        camera = self._camera_rays.get(intrinsics)
+        if camera is None:  # a clip keeps one frame and lens for many poses: the grid is built once
+            fx, fy, cx, cy = intrinsics[2:]
+            u = np.arange(width, dtype=np.float64) + 0.5
+            v = np.arange(height, dtype=np.float64) + 0.5
+            camera = np.empty((height, width, 3))
+            camera[..., 0] = ((u - cx) / fx)[None, :]
+            camera[..., 1] = ((cy - v) / fy)[:, None]
+            camera[..., 2] = -1.0  # Blender cameras look down -z
+            camera = camera.reshape(-1, 3).astype(np.float32)
+            if len(self._camera_rays) > 64:  # an animated lens: keep the cache small
+                self._camera_rays.clear()
+            self._camera_rays[intrinsics] = camera
+        # float32 from here on: what Embree takes (the centre's offset is taken off in float64 first).
+        directions = camera @ np.asarray(views.rotations[index], dtype=np.float32).T
+        start = (np.asarray(views.centres[index], dtype=np.float64) - self.origin).astype(np.float32)
+        origins = start + np.float32(self.near) * directions
         return origins, directions, width, height
 
     def depth_map(self, views: Views, index: int = 0) -> np.ndarray:
@@ -102,35 +111,14 @@ class EmbreeGeometryDepth(DepthProbe):
         return self._cast(origins, directions).reshape(height, width)
 
     def _cast(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
-        distance = self._scene.run(np.ascontiguousarray(origins, dtype=np.float32),
-                                   np.ascontiguousarray(directions, dtype=np.float32), query="DISTANCE")
-        distance = np.asarray(distance, dtype=np.float64)
+        distance = np.asarray(self._scene.run(np.ascontiguousarray(origins, dtype=np.float32),
+                                              np.ascontiguousarray(directions, dtype=np.float32),
+                                              query="DISTANCE"), dtype=np.float64)
         return np.where(distance < MISS_DISTANCE, self.near + distance, np.inf)
 
     def __call__(self, views: Views) -> np.ndarray:
-        out = np.full(len(views), np.nan)
-        batch: list[tuple[int, np.ndarray, np.ndarray]] = []
-        queued = 0
-
-        def flush() -> None:
-            # One Embree call for many views: the per-call overhead is paid once.
-            depth = self._cast(np.concatenate([o for _, o, _ in batch]), np.concatenate([d for _, _, d in batch]))
-            first = 0
-            for i, origins, _ in batch:
-                out[i] = median_seen(depth[first:first + origins.shape[0]])
-                first += origins.shape[0]
-            batch.clear()
-
-        for i in range(len(views)):
-            origins, directions, _, _ = self._rays(views, i)
-            batch.append((i, origins, directions))
-            queued += origins.shape[0]
-            if queued >= RAYS_PER_CALL:
-                flush()
-                queued = 0
-        if batch:
-            flush()
-        return out
+        # One Embree call per view: measured no faster when many views share a call (bench/geometry.py).
+        return np.array([median_seen(self.depth_map(views, i)) for i in range(len(views))], dtype=np.float64)
 
 
 def geometry_depth(vertices: np.ndarray, triangles: np.ndarray, resolution: int = DEFAULT_RESOLUTION,
