@@ -45,8 +45,8 @@ from parascale.tools.blender_install import ensure_enabled, install_extension, m
 
 FRAMES = 48
 WIDTH, HEIGHT = 128, 72
-# The preview: small Workbench renders of 12 of the 48 frames (three panels each).
-PREVIEW_WIDTH, PREVIEW_HEIGHT, PREVIEW_FRAMES = 128, 72, 12
+# The preview: an MP4 of all 48 frames, three Workbench panels of 640x360 each, and a contact sheet of 3.
+PREVIEW_WIDTH, PREVIEW_HEIGHT, PREVIEW_SHEET_FRAMES = 640, 360, 3
 # The galaxy sits far from the desk (which stays at the origin, where float32 is finest), below the far
 # clip of every desk-scale camera and outside the desk camera's view.
 GALAXY_OFFSET = np.array([0.0, -1.0e5, 0.0])
@@ -242,15 +242,15 @@ def write_cli_inputs(addon: object, scene: object, galaxy_cam: object, desk_cam:
 
 
 def render_preview(addon: object, out: Path, camera: object) -> list[str]:
-    """The add-on's side-by-side Workbench preview (reference | uncalibrated | calibrated): a contact
-    sheet PNG and a GIF. Empty when this build of the add-on has no preview_render module."""
+    """The add-on's side-by-side Workbench preview (reference | uncalibrated | calibrated): an MP4 and a
+    contact sheet PNG. Empty when this build of the add-on has no preview_render module."""
     try:
         preview = importlib.import_module(f"{addon.__name__}.parascale_blender.preview_render")
     except ModuleNotFoundError:
         return []
     made = preview.render_preview(bpy.context.scene, camera, out, width=PREVIEW_WIDTH, height=PREVIEW_HEIGHT,
-                                  max_frames=PREVIEW_FRAMES)
-    return [str(made.sheet_path), str(made.gif_path)]
+                                  sheet_frames=PREVIEW_SHEET_FRAMES)
+    return [str(p) for p in (made.movie_path, made.sheet_path) if p is not None]
 
 
 def main(argv: list[str] | None = None) -> int:

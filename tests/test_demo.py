@@ -28,9 +28,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, addon):
 def test_every_output_exists(demo_run):
     out, summary = demo_run
     for name in ("parascale_demo.blend", "pi_per_frame.png", "summary.json", "summary.md",
-                 "parascale_preview_sheet.png", "parascale_preview.gif"):
+                 "parascale_preview_sheet.png", "parascale_preview.mp4"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    assert summary["preview"] == [str(out / "parascale_preview_sheet.png"), str(out / "parascale_preview.gif")]
+    assert summary["preview"] == [str(out / "parascale_preview.mp4"), str(out / "parascale_preview_sheet.png")]
     assert set(summary["pose_files"]) == set(PRESETS)
 
 
@@ -40,11 +40,16 @@ def test_pi_plot_and_preview_are_images(demo_run):
         assert plot.format == "PNG" and plot.size[0] >= 400 and plot.size[1] >= 200
         pixels = np.asarray(plot.convert("RGB"))
         assert pixels.std() > 10  # not blank
-    with Image.open(out / "parascale_preview.gif") as gif:
-        assert gif.format == "GIF" and gif.n_frames == demo.PREVIEW_FRAMES
+    clip = bpy.data.movieclips.load(str(out / "parascale_preview.mp4"))
+    try:  # every frame of the move, three panels side by side above their captions and the Pi graph
+        assert clip.frame_duration == demo.FRAMES
+        assert clip.size[0] >= 3 * demo.PREVIEW_WIDTH and clip.size[1] > demo.PREVIEW_HEIGHT
+        size = tuple(clip.size)
+    finally:
+        bpy.data.movieclips.remove(clip)
     with Image.open(out / "parascale_preview_sheet.png") as sheet:
-        # three panels side by side, one row per previewed frame
-        assert sheet.size[0] >= 3 * demo.PREVIEW_WIDTH and sheet.size[1] >= demo.PREVIEW_FRAMES * demo.PREVIEW_HEIGHT
+        # the composed frames, one above the other
+        assert sheet.size[0] == size[0] and sheet.size[1] >= demo.PREVIEW_SHEET_FRAMES * size[1]
 
 
 def test_pose_files_parse_back_for_every_preset(demo_run):
