@@ -147,12 +147,15 @@ class PerFrameDepth(DepthProbe):
 
 class BoundsDepth(DepthProbe):
     """The depth along the view axis of one world point, the centre of a collection's world bounding
-    box (the "bounding depth": cheap, no occlusion). A centre behind the camera has no depth."""
+    box (the "bounding depth": cheap, no occlusion). A centre behind the camera has no depth. The centre
+    is one point (3,), or one per frame of the clip (N, 3), indexed by the views' frame indices (a
+    collection that moves)."""
 
     name = "bounds"
 
     def __init__(self, centre: np.ndarray):
-        centre = np.asarray(centre, dtype=np.float64).reshape(3)
+        centre = np.asarray(centre, dtype=np.float64)
+        centre = centre.reshape(3) if centre.size == 3 else centre.reshape(-1, 3)
         if not np.all(np.isfinite(centre)):
             raise DepthError("the bounding box centre must be finite")
         self.centre = centre
@@ -164,13 +167,24 @@ class BoundsDepth(DepthProbe):
             raise DepthError("cannot take the bounding box of no points")
         return cls((points.min(axis=0) + points.max(axis=0)) / 2.0)
 
+    def centres(self, views: Views) -> np.ndarray:
+        """The centre each view measures against, (N, 3)."""
+        if self.centre.ndim == 1:
+            return np.broadcast_to(self.centre, (len(views), 3))
+        if np.any(views.indices >= self.centre.shape[0]):
+            raise DepthError(f"the bounds hold {self.centre.shape[0]} frames; a view asks for more")
+        return self.centre[views.indices]
+
     def __call__(self, views: Views) -> np.ndarray:
-        depth = np.einsum("ni,ni->n", self.centre[None, :] - views.centres, views.forward())
+        depth = np.einsum("ni,ni->n", self.centres(views) - views.centres, views.forward())
         return np.where(depth > 0, depth, np.nan)
 
     def affine_form(self, views: Views) -> tuple[np.ndarray, np.ndarray]:
         f = views.forward()
-        return -f, f @ self.centre
+        return -f, np.einsum("ni,ni->n", f, self.centres(views))
+
+    def describe(self) -> str:
+        return "bounds" if self.centre.ndim == 1 else "bounds at every frame"
 
 
 class PointsDepth(DepthProbe):

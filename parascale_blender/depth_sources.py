@@ -1,7 +1,10 @@
 """Build the core depth probes (core.depth.DepthProbe) of both scenes from the add-on settings.
 
-The scene geometry is read at the scene's current frame (the caller sets the first frame of the range):
-the scenes are taken as static; the cameras are what moves.
+A collection is read at the scene's current frame (the caller sets the first frame of the range). What in
+it moves over the range (the objects Blender re-evaluated while the cameras were sampled:
+scene_reading.recording_moving_objects) is measured at every frame: Geometry reads the moving part's
+meshes when the solve measures that frame (core.moving_geometry), Bounds reads the box at every frame.
+A collection where nothing moves costs what it always did.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ import numpy as np
 from ..core.depth import BoundsDepth, DepthProbe, FixedDepth, PerFrameDepth
 from ..core.errors import DepthError, frame_list
 from ..core.poses import Trajectory
-from .scene_reading import CameraSamples, read_collection_bounds, read_collection_mesh
+from .scene_reading import (
+    CameraSamples,
+    collection_moves,
+    preserved_frame,
+    read_collection_bounds,
+    read_collection_mesh,
+)
 
 # Per-frame depth imported with a pose file (Import Camera Poses), stored on the imported camera:
 # {"frames", "depth", "source"}.
@@ -20,29 +29,59 @@ IMPORTED_DEPTH = "parascale_imported_depth"
 
 
 def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.Collection | None,
-                     resolution: int, side: str) -> DepthProbe:
+                     resolution: int, side: str, frames: np.ndarray | None = None,
+                     moving: frozenset[str] = frozenset()) -> DepthProbe:
     """GEOMETRY (median visible depth of the collection's evaluated meshes) or BOUNDS (depth of its
-    world bounding-box centre) probe of a collection. `side` ("reference"/"target") names it in errors."""
+    world bounding-box centre) probe of a collection, measured at each of `frames` where some of it is
+    among the `moving` objects. `side` ("reference"/"target") names it in errors."""
     if collection is None:
         raise DepthError(f"choose a {side} collection for the {source.lower()} {side} depth")
+    animated = frames is not None and collection_moves(scene, collection, moving)
     if source == "BOUNDS":
-        lo, hi = read_collection_bounds(scene, collection)
-        return BoundsDepth((lo + hi) / 2.0)
+        if not animated:
+            lo, hi = read_collection_bounds(scene, collection)
+            return BoundsDepth((lo + hi) / 2.0)
+        centres = []
+        with preserved_frame(scene):
+            for frame in frames:
+                scene.frame_set(int(frame))
+                lo, hi = read_collection_bounds(scene, collection)
+                centres.append((lo + hi) / 2.0)
+        return BoundsDepth(np.array(centres))
     from ..core.geometry_embree import geometry_depth
 
-    vertices, triangles = read_collection_mesh(scene, collection)
-    # Embree where its bundled wheel is installed (blender_manifest.toml), else the numpy z-buffer.
-    return geometry_depth(vertices, triangles, resolution=int(resolution))
+    if not animated:
+        # Embree where its bundled wheel is installed (blender_manifest.toml), else the numpy z-buffer.
+        return geometry_depth(*read_collection_mesh(scene, collection), resolution=int(resolution))
+    from ..core.moving_geometry import MovingGeometryDepth
+
+    static = read_collection_mesh(scene, collection, moving, "static", required=False)
+    first = read_collection_mesh(scene, collection, moving, "moving", required=False)
+    blocks = [m[0] for m in (static, first) if m is not None]
+    if not blocks:
+        raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
+    corners = np.concatenate(blocks)
+    extent = float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)))
+
+    def moving_at(index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        # Called by the solve on the main thread, inside the operator's preserved frame.
+        if index == 0:
+            return first
+        scene.frame_set(int(frames[index]))
+        return read_collection_mesh(scene, collection, moving, "moving", required=False)
+
+    return MovingGeometryDepth(static, moving_at, resolution=int(resolution), extent=extent,
+                               label=f"moving objects of '{collection.name}'")
 
 
 def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: Trajectory,
-                          samples: CameraSamples) -> DepthProbe:
+                          samples: CameraSamples, moving: frozenset[str] = frozenset()) -> DepthProbe:
     """The reference scene's depth source: GEOMETRY/BOUNDS of the reference collection, FOCUS (the
     reference camera's focus depth at each frame), FIXED, or TRACKING (the solved clip's bundles)."""
     source = settings.reference_source
     if source in ("GEOMETRY", "BOUNDS"):
         return collection_probe(scene, source, settings.reference_collection, settings.geometry_resolution,
-                                "reference")
+                                "reference", samples.frames, moving)
     if source == "FOCUS":
         return PerFrameDepth(samples.focus_depth, name="focus")
     if source == "FIXED":
@@ -74,12 +113,14 @@ def imported_depth_probe(camera: bpy.types.Object, trajectory: Trajectory) -> Pe
     return PerFrameDepth(depth[index], name=f"imported {stored.get('source', 'depth')}")
 
 
-def target_depth_probe(scene: bpy.types.Scene, settings: object, start_samples: CameraSamples) -> DepthProbe:
+def target_depth_probe(scene: bpy.types.Scene, settings: object, start_samples: CameraSamples,
+                       frames: np.ndarray | None = None, moving: frozenset[str] = frozenset()) -> DepthProbe:
     """The target scene's depth source, a function of any pose: GEOMETRY/BOUNDS of the target
     collection, FOCUS (the target start camera's focus depth at the first frame), or FIXED."""
     source = settings.target_source
     if source in ("GEOMETRY", "BOUNDS"):
-        return collection_probe(scene, source, settings.target_collection, settings.geometry_resolution, "target")
+        return collection_probe(scene, source, settings.target_collection, settings.geometry_resolution, "target",
+                                frames, moving)
     if source == "FOCUS":
         depth = float(start_samples.focus_depth[0])
         if not np.isfinite(depth):

@@ -20,6 +20,7 @@ from .depth_sources import reference_depth_probe, target_depth_probe
 from .scene_reading import (
     pose_rotations,
     preserved_frame,
+    recording_moving_objects,
     sample_cameras,
     scene_fps,
     scene_frame_range,
@@ -156,11 +157,15 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
     # The reference may live in a Blender scene of its own; it is then read there, at the same frames.
     reference_scene = scene_of(reference, scene)
     with preserved_frame(scene), preserved_frame(reference_scene):
-        if reference_scene == scene:
-            reference_samples, start_samples = sample_cameras(scene, [reference, target_start], frames, progress)
-        else:
-            reference_samples = sample_cameras(reference_scene, [reference], frames, progress)[0]
-            start_samples = sample_cameras(scene, [target_start], frames[:1])[0]
+        # Sampling the cameras visits every frame: what Blender re-evaluates on the way is what moves.
+        with recording_moving_objects() as moving_names:
+            if reference_scene == scene:
+                reference_samples, start_samples = sample_cameras(scene, [reference, target_start], frames,
+                                                                  progress)
+            else:
+                reference_samples = sample_cameras(reference_scene, [reference], frames, progress)[0]
+                start_samples = sample_cameras(scene, [target_start], frames, None)[0]
+        moving = frozenset(moving_names)
         data = reference.data
         # Its frame (resolution, aspect) and fps are its scene's; the core measures the target through the
         # same frame.
@@ -172,21 +177,23 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
                                 f"{frames[-1]}: a move without translation has no parallax to transfer")
         scene.frame_set(int(frames[0]))
         reference_scene.frame_set(int(frames[0]))
-        reference_probe = reference_depth_probe(reference_scene, settings, reference_trajectory, reference_samples)
-        target_probe = target_depth_probe(scene, settings, start_samples)
+        reference_probe = reference_depth_probe(reference_scene, settings, reference_trajectory, reference_samples,
+                                                moving)
+        target_probe = target_depth_probe(scene, settings, start_samples, frames, moving)
 
-    start_rotation = pose_rotations(start_samples.matrices[:1])[0]
-    start_centre = start_samples.matrices[0, :3, 3].copy()
-    mode = settings.mode.lower()
-    if progress is not None:
-        target_probe = ProgressDepth(target_probe, progress, frames.size)
-    result = transfer(reference_trajectory, reference_probe, target_probe, start_rotation, start_centre, mode=mode,
-                      tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS)
-    if mode == "uncalibrated":
-        pi_uncalibrated = result.pi_realized
-    else:
-        pi_uncalibrated = transfer(reference_trajectory, result.depth_reference, target_probe, start_rotation,
-                                   start_centre, mode="uncalibrated").pi_realized
+        start_rotation = pose_rotations(start_samples.matrices[:1])[0]
+        start_centre = start_samples.matrices[0, :3, 3].copy()
+        mode = settings.mode.lower()
+        if progress is not None:
+            target_probe = ProgressDepth(target_probe, progress, frames.size)
+        # Inside the preserved frames: a scene that moves is read at each frame the solve measures.
+        result = transfer(reference_trajectory, reference_probe, target_probe, start_rotation, start_centre,
+                          mode=mode, tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS)
+        if mode == "uncalibrated":
+            pi_uncalibrated = result.pi_realized
+        else:
+            pi_uncalibrated = transfer(reference_trajectory, result.depth_reference, target_probe, start_rotation,
+                                       start_centre, mode="uncalibrated").pi_realized
 
     output = result.trajectory
     consistency = parallax_consistency(result.pi_reference, result.pi_realized)

@@ -47,6 +47,26 @@ def preserved_frame(scene: bpy.types.Scene) -> Iterator[None]:
         scene.frame_set(frame, subframe=subframe)
 
 
+@contextmanager
+def recording_moving_objects() -> Iterator[set[str]]:
+    """The names of the objects Blender re-evaluates when a frame is set while the block runs (depsgraph
+    updates of transform or geometry, from keyframes, drivers, constraints, parents, armatures, shape keys,
+    time-dependent modifiers and geometry nodes): what moves over the frames the block visits."""
+    names: set[str] = set()
+
+    def record(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+        for update in depsgraph.updates:
+            if isinstance(update.id, bpy.types.Object) and (update.is_updated_transform
+                                                            or update.is_updated_geometry):
+                names.add(update.id.original.name_full)
+
+    bpy.app.handlers.frame_change_post.append(record)
+    try:
+        yield names
+    finally:
+        bpy.app.handlers.frame_change_post.remove(record)
+
+
 def scene_frame_range(scene: bpy.types.Scene, settings: object | None = None) -> np.ndarray:
     """The frames to transfer: the scene's range, or the settings' own when `use_scene_range` is off."""
     if settings is None or settings.use_scene_range:
@@ -203,10 +223,12 @@ def _collection_depsgraph(scene: bpy.types.Scene, collection: bpy.types.Collecti
         yield depsgraph
 
 
-def _collection_instances(depsgraph: bpy.types.Depsgraph, collection: bpy.types.Collection
+def _collection_instances(depsgraph: bpy.types.Depsgraph, collection: bpy.types.Collection,
+                          moving: frozenset[str] | None = None, part: str = "all"
                           ) -> Iterator[tuple[bpy.types.Object, np.ndarray]]:
     """(evaluated object, world matrix) of everything the collection contributes to the evaluated scene,
-    instances (collection instances, geometry-node instances, particles) included."""
+    instances (collection instances, geometry-node instances, particles) included. With `moving` (object
+    names) and `part` "static" or "moving": only the instances whose object or owner is (not) among them."""
     members = {obj.name_full for obj in collection.all_objects}
     for instance in depsgraph.object_instances:
         owner = instance.parent if instance.is_instance else instance.object
@@ -215,25 +237,39 @@ def _collection_instances(depsgraph: bpy.types.Depsgraph, collection: bpy.types.
         obj = instance.object
         if obj.type not in GEOMETRY_TYPES:
             continue
+        if part != "all":
+            moves = obj.original.name_full in moving or owner.original.name_full in moving
+            if moves != (part == "moving"):
+                continue
         yield obj, np.array(instance.matrix_world, dtype=np.float64)
+
+
+def collection_moves(scene: bpy.types.Scene, collection: bpy.types.Collection, moving: frozenset[str]) -> bool:
+    """Whether anything the collection contributes (instances included) is among the moving objects."""
+    if not moving:
+        return False
+    with _collection_depsgraph(scene, collection) as depsgraph:
+        return any(True for _ in _collection_instances(depsgraph, collection, moving, "moving"))
 
 
 def _world_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points @ matrix[:3, :3].T + matrix[:3, 3]
 
 
-def read_collection_mesh(scene: bpy.types.Scene, collection: bpy.types.Collection
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def read_collection_mesh(scene: bpy.types.Scene, collection: bpy.types.Collection,
+                         moving: frozenset[str] | None = None, part: str = "all", required: bool = True
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
     """World-space triangles of the collection's evaluated geometry (modifiers applied), at the scene's
-    current frame: vertices (V, 3) float64 and triangles (T, 3) int64 indices. Raises DepthError when the
-    collection holds no visible geometry."""
+    current frame: vertices (V, 3) float64 and triangles (T, 3) int64 indices; with `moving` and `part`,
+    only its static or its moving part. Raises DepthError when there is no visible geometry and
+    `required`, else returns None."""
     if collection is None:
         raise DepthError("no collection chosen for the geometry depth")
     vertex_blocks: list[np.ndarray] = []
     triangle_blocks: list[np.ndarray] = []
     offset = 0
     with _collection_depsgraph(scene, collection) as depsgraph:
-        for obj, matrix in _collection_instances(depsgraph, collection):
+        for obj, matrix in _collection_instances(depsgraph, collection, moving, part):
             mesh = obj.to_mesh()
             try:
                 mesh.calc_loop_triangles()
@@ -250,6 +286,8 @@ def read_collection_mesh(scene: bpy.types.Scene, collection: bpy.types.Collectio
             triangle_blocks.append(tris.reshape(-1, 3).astype(np.int64) + offset)
             offset += n_vertices
     if not triangle_blocks:
+        if not required:
+            return None
         raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
     return np.concatenate(vertex_blocks), np.concatenate(triangle_blocks)
 
