@@ -38,12 +38,12 @@ from .batch import (
 from .engines import ENGINES
 from .errors import ParaScaleError, one_line, short_path
 from .fileio import atomic_write_files
-from .formats import formats_table, read_trajectory, render_trajectory
+from .formats import DEFAULT_TIMING, TIMINGS, ExportPlan, export_plan, formats_table, read_trajectory, render_trajectory
 from .formats.common import json_ready
 from .manifest import parse_shard
 from .metrics import parallax_consistency
 from .parallax import normalize_mode, trajectory_parallax
-from .poses import float32_precision_warning
+from .poses import Trajectory, float32_precision_warning
 
 EXIT_OK = 0
 EXIT_FAILED_CLIPS = 1
@@ -74,6 +74,43 @@ def _add_output_choice(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, help="resample the output to this many frames")
 
 
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    """How a preset's file is made (transfer and convert): timing and the model frame."""
+    parser.add_argument("--timing", default=DEFAULT_TIMING, choices=TIMINGS,
+                        help="when the preset changes the frame count: 'fit' (default) fits the whole move into "
+                        "the model's clip (Pi_total kept, Pi per output frame scaled by the frame ratio); 'speed' "
+                        "keeps one source frame per output frame (per-frame Pi kept; the model shows part of "
+                        "the move, or the last pose is held)")
+    parser.add_argument("--model-size", type=_model_size, metavar="WxH",
+                        help="the model frame the intrinsics are written for (default: the preset's, in the "
+                        "render's orientation, e.g. Wan 832x480 or 480x832)")
+
+
+def _model_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 832x480), got {text!r}") from None
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"the model frame must be positive, got {text!r}")
+    return width, height
+
+
+def export_summary(source: Trajectory, plan: ExportPlan, pi_per_frame: np.ndarray | None = None) -> str:
+    """One line about the written file: frames, fps, timing, model frame and, for a transfer, the Pi per
+    output frame that results (fit: scaled by the frame ratio; speed: the source's, on the frames shown)."""
+    line = f"output: {plan.describe(len(source))}"
+    if pi_per_frame is None or plan.times is None:
+        return line
+    steps = np.asarray(pi_per_frame, dtype=np.float64)
+    if plan.timing == "fit":
+        per_output = float(np.nansum(steps)) / (plan.count - 1)
+        return line + f"; Pi per output frame {per_output:.4g} on average (Pi_total {np.nansum(steps):.4g} kept)"
+    shown = steps[: max(plan.count - 1, 0)]
+    return line + (f"; Pi per output frame kept ({np.nanmean(shown):.4g} on average), Pi_total shown "
+                   f"{np.nansum(shown):.4g} of {np.nansum(steps):.4g}")
+
+
 def _add_transfer_options(parser: argparse.ArgumentParser, batch: bool = False) -> None:
     per_clip = (" In a batch: the default for every clip (a manifest's column overrides it); '{stem}' names "
                 "a file per clip, relative to the clip's folder (e.g. '{stem}.depth.npy').") if batch else ""
@@ -100,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer_options(p)
     p.add_argument("-o", "--output", required=True, help="output file (or folder for COLMAP)")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    _add_export_options(p)
 
     p = commands.add_parser("measure", help="per-frame Pi of a candidate against a reference, and PCE")
     p.add_argument("candidate", help="candidate pose file (the generated or transferred camera)")
@@ -116,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.add_argument("--in-format", help="input format (default: sniffed)")
     _add_output_choice(p)
+    _add_export_options(p)
 
     p = commands.add_parser("batch", help="calibrate every clip of a folder or a manifest (local processes or Ray)")
     p.add_argument("source", metavar="IN_DIR|MANIFEST", help="a folder of pose files, or a manifest (.jsonl or "
@@ -185,7 +224,8 @@ def command_transfer(args: argparse.Namespace) -> int:
     result = calibrate(reference, options)
     # Without --format/--preset the output's name decides (.txt: RealEstate10K, .json: ParaScale, ...).
     contents = render_trajectory(args.output, result, format=options.format, preset=options.preset,
-                                 frames=options.frames)
+                                 frames=options.frames, timing=args.timing, resolution=args.model_size)
+    plan = export_plan(result.trajectory, options.preset, options.frames, args.timing, args.model_size)
     summaries = all_mode_summaries(reference, options, result)
     written = atomic_write_files(contents, inputs=[*input_files(args.reference), *option_inputs(options)])
     precision = float32_precision_warning(result.trajectory.centres)
@@ -197,6 +237,7 @@ def command_transfer(args: argparse.Namespace) -> int:
         print(f"wrote {', '.join(str(p) for p in written)} ({len(result.trajectory)} frames calibrated, "
               f"mode {result.mode.replace('_', '-')}; * = written)")
         print(summary_table(summaries, result.mode))
+        print(export_summary(result.trajectory, plan, result.pi_realized))
         unconverged = summaries[result.mode]["unconverged_frames"]  # type: ignore[index]
         if unconverged:
             print(f"warning: the per-frame solve did not converge at frames {unconverged}")
@@ -240,9 +281,12 @@ def command_measure(args: argparse.Namespace) -> int:
 
 def command_convert(args: argparse.Namespace) -> int:
     trajectory = read_trajectory(args.input, args.in_format)
-    written = atomic_write_files(render_trajectory(args.output, trajectory, format=args.format, preset=args.preset,
-                                                   frames=args.frames), inputs=input_files(args.input))
+    contents = render_trajectory(args.output, trajectory, format=args.format, preset=args.preset,
+                                 frames=args.frames, timing=args.timing, resolution=args.model_size)
+    plan = export_plan(trajectory, args.preset, args.frames, args.timing, args.model_size)
+    written = atomic_write_files(contents, inputs=input_files(args.input))
     print(f"wrote {', '.join(str(p) for p in written)}")
+    print(export_summary(trajectory, plan))
     return EXIT_OK
 
 

@@ -429,24 +429,89 @@ def slerp(q0: np.ndarray, q1: np.ndarray, u: np.ndarray) -> np.ndarray:
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def resample(trajectory: Trajectory, n_frames: int) -> Trajectory:
-    """The same move over `n_frames` frames spread evenly over the original frame span: centres and lens
-    interpolated linearly, rotations by slerp. The new frames are numbered from the original first frame,
-    and fps is scaled so the clip keeps its duration."""
+RESAMPLE_METHODS = ("linear", "smooth")
+
+
+def parabola_slopes(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """d values / d time at every sample: the slope of the parabola through each sample and its two
+    neighbours (one-sided parabolas at the ends; a line with two samples). Second-order accurate on uneven
+    spacing and exact for straight, evenly paced moves, so a Hermite curve through them is tangent-continuous
+    and leaves a linear move linear."""
+    t = np.asarray(times, dtype=np.float64)
+    p = np.asarray(values, dtype=np.float64)
+    if t.size == 2:
+        return np.broadcast_to((p[1] - p[0]) / (t[1] - t[0]), p.shape).copy()
+    h = np.diff(t)
+    h0, h1 = h[:-1], h[1:]
+    shape = (-1,) + (1,) * (p.ndim - 1)
+    d0, d1 = np.diff(p, axis=0)[:-1], np.diff(p, axis=0)[1:]
+    slopes = np.empty_like(p)
+    slopes[1:-1] = ((h1 / (h0 * (h0 + h1))).reshape(shape) * d0 + (h0 / (h1 * (h0 + h1))).reshape(shape) * d1)
+    a, b = h[0], h[1]
+    slopes[0] = (-(2 * a + b) / (a * (a + b)) * p[0] + (a + b) / (a * b) * p[1] - a / (b * (a + b)) * p[2])
+    a, b = h[-1], h[-2]
+    slopes[-1] = ((2 * a + b) / (a * (a + b)) * p[-1] - (a + b) / (a * b) * p[-2] + a / (b * (a + b)) * p[-3])
+    return slopes
+
+
+def hermite_sample(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The cubic Hermite curve through (times, values) with parabola_slopes tangents, evaluated at `at`
+    (clamped to the span: a time past the end holds the last value)."""
+    t = np.asarray(times, dtype=np.float64)
+    p = np.asarray(values, dtype=np.float64)
+    at = np.clip(np.asarray(at, dtype=np.float64), t[0], t[-1])
+    slopes = parabola_slopes(t, p)
+    index = np.clip(np.searchsorted(t, at, side="right") - 1, 0, len(t) - 2)
+    h = t[index + 1] - t[index]
+    u = (at - t[index]) / h
+    shape = (-1,) + (1,) * (p.ndim - 1)
+    u, h = u.reshape(shape), h.reshape(shape)
+    u2, u3 = u * u, u * u * u
+    return ((2 * u3 - 3 * u2 + 1) * p[index] + (u3 - 2 * u2 + u) * h * slopes[index]
+            + (-2 * u3 + 3 * u2) * p[index + 1] + (u3 - u2) * h * slopes[index + 1])
+
+
+def sample_poses(trajectory: Trajectory, at: np.ndarray, method: str = "smooth"
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rotations, centres, lens) of `trajectory` at frame times `at` (clamped to its span). "linear":
+    centres and lens piecewise linear, rotations by slerp. "smooth": centres, lens and the (sign-continuous)
+    quaternions on tangent-continuous cubic Hermite curves (hermite_sample), quaternions renormalized."""
+    if method not in RESAMPLE_METHODS:
+        raise TrajectoryError(f"resampling method must be one of {', '.join(RESAMPLE_METHODS)}, not {quote(method)}")
+    old = trajectory.frames
+    at = np.clip(np.asarray(at, dtype=np.float64), old[0], old[-1])
+    q = matrix_to_quaternion(trajectory.rotations)
+    if method == "smooth":
+        quaternions = hermite_sample(old, q, at)
+        quaternions /= np.linalg.norm(quaternions, axis=1, keepdims=True)
+        return (quaternion_to_matrix(quaternions), hermite_sample(old, trajectory.centres, at),
+                hermite_sample(old, trajectory.lens, at))
+    index = np.clip(np.searchsorted(old, at, side="right") - 1, 0, len(old) - 2)
+    u = (at - old[index]) / (old[index + 1] - old[index])
+    rotations = quaternion_to_matrix(slerp(q[index], q[index + 1], u))
+    centres = trajectory.centres[index] + u[:, None] * (trajectory.centres[index + 1] - trajectory.centres[index])
+    lens = trajectory.lens[index] + u * (trajectory.lens[index + 1] - trajectory.lens[index])
+    return rotations, centres, lens
+
+
+def resample(trajectory: Trajectory, n_frames: int, *, times: np.ndarray | None = None,
+             method: str = "linear", fps: float | None = None) -> Trajectory:
+    """The same move over `n_frames` frames. By default the new frames spread evenly over the original
+    frame span; `times` gives the original frame time of each new frame instead (clamped to the span).
+    `method`: see sample_poses. The new frames are numbered from the original first frame; fps is `fps`
+    when given, else scaled so the clip keeps its duration."""
     if int(n_frames) < 2:
         raise TrajectoryError(f"cannot resample to fewer than two frames ({n_frames})")
     n_frames = int(n_frames)
     old = trajectory.frames
-    times = np.linspace(old[0], old[-1], n_frames)
-    index = np.clip(np.searchsorted(old, times, side="right") - 1, 0, len(old) - 2)
-    u = (times - old[index]) / (old[index + 1] - old[index])
-    q = matrix_to_quaternion(trajectory.rotations)
-    rotations = quaternion_to_matrix(slerp(q[index], q[index + 1], u))
-    centres = trajectory.centres[index] + u[:, None] * (trajectory.centres[index + 1] - trajectory.centres[index])
-    lens = trajectory.lens[index] + u * (trajectory.lens[index + 1] - trajectory.lens[index])
-    duration_frames = max(old[-1] - old[0], 1e-12)
-    fps = trajectory.fps * (n_frames - 1) / duration_frames
-    return trajectory.replace(rotations=rotations, centres=centres, lens=lens, fps=fps,
+    at = np.linspace(old[0], old[-1], n_frames) if times is None else np.asarray(times, dtype=np.float64)
+    if at.shape != (n_frames,):
+        raise TrajectoryError(f"resampling needs {n_frames} times, got shape {at.shape}")
+    rotations, centres, lens = sample_poses(trajectory, at, method)
+    if fps is None:
+        duration_frames = max(old[-1] - old[0], 1e-12)
+        fps = trajectory.fps * (n_frames - 1) / duration_frames
+    return trajectory.replace(rotations=rotations, centres=centres, lens=lens, fps=float(fps),
                               frames=old[0] + np.arange(n_frames, dtype=np.float64))
 
 

@@ -11,9 +11,12 @@ conventions. All output is atomic (core/fileio.py): a failure writes nothing.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import PoseFileError, TrajectoryError, names_read_faults, quote
 from ..fileio import atomic_write_files
@@ -28,6 +31,12 @@ from .common import (
     SIDECAR_SUFFIX,
     load_json,
     sidecar_path,
+)
+from .contracts import (
+    CONTRACTS,
+    cami2v_loader_pixels,
+    intrinsics_in_model_frame,
+    model_resolution,
 )
 from .nerf import (
     COLMAP_FILES,
@@ -50,6 +59,7 @@ from .parascale import (
     write_parascale,
 )
 from .video import (
+    ModelFrame,
     read_motionctrl,
     read_realestate10k,
     read_recammaster,
@@ -106,51 +116,143 @@ FORMAT_ALIASES = {"re10k": "realestate10k", "instant-ngp": "transforms", "nerf":
 
 @dataclass(frozen=True)
 class Preset:
-    """A consumer: the format it reads, the frame count it expects (None keeps the clip's) and notes
-    (resolution, fps, header conventions). `four_k_plus_one`: the model needs 4k+1 frames (Wan)."""
+    """A consumer: the format it reads, the frame count it expects (None keeps the clip's), notes, and its
+    loader contract (contracts.CONTRACTS: what the loader assumes, what we therefore write).
+    `four_k_plus_one`: the model needs 4k+1 frames (Wan). `resolution`: the model's frame (width, height);
+    `portrait`: the other orientation it also generates (the export follows the render's orientation).
+    `fps`: the rate the model's clips play at (None: not fixed by the model; the file keeps the clip's)."""
 
     format: str
     frames: int | None
     notes: str
     four_k_plus_one: bool = False
-    # The model's usual working frame (width, height), for information: the file always carries the
-    # render's own normalized intrinsics, which the loaders rescale to the sample's aspect.
     resolution: tuple[int, int] | None = None
+    portrait: tuple[int, int] | None = None
+    fps: float | None = None
+    contract: str = "pixels"
+
+    @property
+    def resolutions(self) -> tuple[tuple[int, int], ...]:
+        return tuple(r for r in (self.resolution, self.portrait) if r is not None)
 
 
 PRESETS: dict[str, Preset] = {
     "cameractrl-animatediff": Preset(
-        "realestate10k", 16, "CameraCtrl on AnimateDiff v3; loaders assume poses made for 1280x720 and "
-        "rescale the focal to the sample's aspect", resolution=(384, 256)),
-    "cameractrl-svd": Preset("realestate10k", 14, "CameraCtrl on SVD", resolution=(576, 320)),
-    "cameractrl-svdxt": Preset("realestate10k", 25, "CameraCtrl on SVD-xt", resolution=(576, 320)),
+        "realestate10k", 16, "CameraCtrl on AnimateDiff v3; intrinsics written for its 1280x720 rescale at "
+        "384x256", resolution=(384, 256), contract="cameractrl"),
+    "cameractrl-svd": Preset("realestate10k", 14, "CameraCtrl on SVD; intrinsics written for its 1280x720 "
+                             "rescale at 576x320", resolution=(576, 320), contract="cameractrl"),
+    "cameractrl-svdxt": Preset("realestate10k", 25, "CameraCtrl on SVD-xt; intrinsics written for its "
+                               "1280x720 rescale at 576x320", resolution=(576, 320), contract="cameractrl"),
     "cami2v": Preset("realestate10k", 16, "CamI2V (DynamiCrafter); the URL line is skipped by "
-                     "loadtxt(comments='https')", resolution=(256, 256)),
-    "ac3d": Preset("realestate10k", 49, "AC3D on CogVideoX (4k+1 frames)", True, resolution=(720, 480)),
-    "wan21": Preset("realestate10k", 81, "Wan 2.1 Fun Camera Control via VideoX-Fun: 4k+1 frames, 16 fps "
-                    "(also 1280x720)", True, resolution=(832, 480)),
-    "wan22-a14b": Preset("realestate10k", 81, "Wan 2.2 A14B Fun Camera Control: 4k+1 frames, 16 fps", True,
-                         resolution=(832, 480)),
-    "wan22-5b": Preset("realestate10k", 121, "Wan 2.2 TI2V 5B Fun Camera Control: 4k+1 frames, 24 fps", True,
-                       resolution=(1280, 704)),
+                     "loadtxt(comments='https'); its inference ignores the file's intrinsics (warned)",
+                     resolution=(256, 256), contract="cami2v"),
+    "ac3d": Preset("realestate10k", 49, "AC3D on CogVideoX (4k+1 frames, 8 fps); intrinsics written for the "
+                   "CameraCtrl 1280x720 rescale at 720x480", True, resolution=(720, 480), fps=8.0,
+                   contract="cameractrl"),
+    "wan21": Preset("realestate10k", 81, "Wan 2.1 Fun Camera Control via VideoX-Fun: 4k+1 frames, 16 fps; "
+                    "intrinsics for process_pose_file at 832x480 or 480x832", True, resolution=(832, 480),
+                    portrait=(480, 832), fps=16.0, contract="cameractrl"),
+    "wan22-a14b": Preset("realestate10k", 81, "Wan 2.2 A14B Fun Camera Control: 4k+1 frames, 16 fps; "
+                         "intrinsics for process_pose_file at 832x480 or 480x832", True,
+                         resolution=(832, 480), portrait=(480, 832), fps=16.0, contract="cameractrl"),
+    "wan22-5b": Preset("realestate10k", 121, "Wan 2.2 TI2V 5B Fun Camera Control: 4k+1 frames, 24 fps, "
+                       "1280x704 or 704x1280; set video_length = 121 in VideoX-Fun's script (its examples "
+                       "read 81 and would cut the file)", True, resolution=(1280, 704), portrait=(704, 1280),
+                       fps=24.0, contract="cameractrl"),
     "comfyui-animatediff": Preset("realestate10k", 16, "ComfyUI AnimateDiff camera loader: overwrites columns "
                                   "5-6 with 1280 720; the intrinsics stay the render's"),
     "motionctrl": Preset("motionctrl", 16, "MotionCtrl on VideoCrafter: poses relative to frame 0, no "
-                         "intrinsics", resolution=(256, 256)),
-    "motionctrl-svd": Preset("motionctrl", 14, "MotionCtrl on SVD", resolution=(1024, 576)),
+                         "intrinsics", resolution=(256, 256), contract="relative"),
+    "motionctrl-svd": Preset("motionctrl", 14, "MotionCtrl on SVD", resolution=(1024, 576), contract="relative"),
     "recammaster": Preset("recammaster", 81, "ReCamMaster (Wan 2.1 1.3B): the loader takes every 4th frame",
-                          True, resolution=(832, 480)),
-    "uni3c": Preset("uni3c", 81, "Uni3C (Wan 2.1 I2V 14B): one pixel intrinsic for the clip", True),
-    "nerfstudio": Preset("nerfstudio", None, "nerfstudio `ns-render camera-path`: any frame count"),
+                          True, resolution=(832, 480), fps=16.0, contract="relative"),
+    "uni3c": Preset("uni3c", 81, "Uni3C (Wan 2.1 I2V 14B): one pixel intrinsic for the clip", True, fps=16.0,
+                    contract="uni3c"),
+    "nerfstudio": Preset("nerfstudio", None, "nerfstudio `ns-render camera-path`: any frame count",
+                         contract="nerfstudio"),
     "instant-ngp": Preset("transforms", None, "instant-ngp / NeRF transforms.json"),
     "colmap": Preset("colmap", None, "COLMAP text model (pycolmap.Reconstruction reads it)"),
     "parascale": Preset("parascale", None, "ParaScale JSON: lossless, keeps the transfer"),
 }
 
-# The registry's own consistency: a Wan-family preset must be 4k+1.
+# The registry's own consistency: a Wan-family preset must be 4k+1, and every contract must exist.
 for _name, _preset in PRESETS.items():
     if _preset.four_k_plus_one and _preset.frames is not None and (_preset.frames - 1) % 4:
         raise AssertionError(f"preset {_name}: {_preset.frames} frames is not 4k+1")
+    if _preset.contract not in CONTRACTS:
+        raise AssertionError(f"preset {_name}: unknown contract {_preset.contract}")
+
+# What a preset does with time when it changes the frame count (ExportPlan).
+TIMINGS = ("fit", "speed")
+DEFAULT_TIMING = "fit"
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """How a trajectory becomes a preset's file: `times` are the source frame times of the output frames
+    (None: the frames are kept), `fps` the output's rate, `model_size` the model frame the intrinsics are
+    written for (None: the render's), `frame_ratio` source frames per output frame.
+
+    Timing "fit": the whole move fits the model's clip (Pi_total kept; Pi per output frame scaled by
+    frame_ratio). "speed": one output frame per source frame (per-frame Pi kept): a longer clip is cut to
+    what the model shows, a shorter one is padded by holding the last pose."""
+
+    preset: str | None
+    count: int
+    times: np.ndarray | None
+    fps: float
+    timing: str
+    frame_ratio: float
+    model_size: tuple[int, int] | None
+    contract: str
+
+    def describe(self, source_frames: int) -> str:
+        """One line for a summary: frames, fps, timing and model frame."""
+        size = f", intrinsics for {self.model_size[0]}x{self.model_size[1]}" if self.model_size else ""
+        if self.times is None:
+            return f"{self.count} frames at {self.fps:g} fps{size}"
+        held = int(np.count_nonzero(self.times >= self.times[-1])) - 1 if self.timing == "speed" else 0
+        shown = (f"; the model shows {min(self.count, source_frames)} of the {source_frames} source frames"
+                 + (f", the last pose held {held} frames" if held > 0 else "")) if self.timing == "speed" else ""
+        return (f"{source_frames} -> {self.count} frames at {self.fps:g} fps, timing {self.timing} "
+                f"({self.frame_ratio:.4g} source frames per output frame{shown}){size}")
+
+
+def export_plan(trajectory: Trajectory, preset: str | None = None, frames: int | None = None,
+                timing: str = DEFAULT_TIMING, resolution: tuple[int, int] | None = None) -> ExportPlan:
+    """The plan (frame times, fps, model frame) for writing `trajectory` with `preset` (or a plain format
+    when None) and an optional frame count. Raises TrajectoryError for a bad timing, count or resolution."""
+    if timing not in TIMINGS:
+        raise TrajectoryError(f"timing must be one of {', '.join(TIMINGS)}, not {quote(timing)}")
+    chosen = resolve_preset(preset) if preset else None
+    count = int(frames) if frames is not None else (chosen.frames if chosen else None)
+    if count is not None and count < 2:
+        raise TrajectoryError(f"cannot resample to fewer than two frames ({count})")
+    if count is not None and chosen is not None and chosen.four_k_plus_one and (count - 1) % 4:
+        raise TrajectoryError(f"preset {preset} needs 4k+1 frames (e.g. 49, 81, 121), not {count}")
+    if resolution is not None and not (0 < int(resolution[0]) <= 65536 and 0 < int(resolution[1]) <= 65536):
+        raise TrajectoryError(f"model resolution must be positive, got {resolution[0]} x {resolution[1]}")
+    intrinsics = trajectory.intrinsics
+    model_size = None
+    if chosen is not None and chosen.contract in ("cameractrl", "cami2v") and (chosen.resolutions or resolution):
+        model_size = model_resolution(chosen.resolutions, intrinsics.width, intrinsics.height, resolution)
+    source = trajectory.frames
+    if count is None or count == len(trajectory):
+        fps = chosen.fps if chosen is not None and chosen.fps and count is not None else trajectory.fps
+        return ExportPlan(preset, len(trajectory), None, float(fps), timing, 1.0, model_size,
+                          chosen.contract if chosen else "pixels")
+    if timing == "fit":
+        times = np.linspace(source[0], source[-1], count)
+        ratio = float(source[-1] - source[0]) / (count - 1)
+        fps = chosen.fps if chosen is not None and chosen.fps else trajectory.fps / max(ratio, 1e-12)
+    else:
+        step = float(np.median(np.diff(source)))
+        times = np.minimum(source[0] + step * np.arange(count), source[-1])
+        ratio = step
+        fps = chosen.fps if chosen is not None and chosen.fps else trajectory.fps
+    return ExportPlan(preset, count, times, float(fps), timing, ratio, model_size,
+                      chosen.contract if chosen else "pixels")
 
 
 def resolve_format(name: str) -> PoseFormat:
@@ -240,11 +342,15 @@ def _trajectory_of(data: Trajectory | TransferResult) -> Trajectory:
 
 def render_trajectory(path: str | Path, data: Trajectory | TransferResult, format_or_preset: str | None = None,
                       *, format: str | None = None, preset: str | None = None, frames: int | None = None,
-                      sidecar: bool = True, points: object = None) -> dict[Path, str]:
+                      sidecar: bool = True, points: object = None, timing: str = DEFAULT_TIMING,
+                      resolution: tuple[int, int] | None = None) -> dict[Path, str]:
     """{path: text} for `data`. Give at most one of `format_or_preset` (a preset name applies the preset:
-    its format and frame count; presets win where a format has the same name), `format` (the format only,
-    no resampling) or `preset`. With none, the format comes from the name (format_for_output). `frames`
-    resamples to that many frames (core.poses.resample) and overrides the preset's count."""
+    its format, frame count, fps and loader contract; presets win where a format has the same name),
+    `format` (the format only, no resampling) or `preset`. With none, the format comes from the name
+    (format_for_output). `frames` resamples to that many frames and overrides the preset's count; `timing`
+    and `resolution` (the model frame, default: the preset's in the render's orientation) see export_plan.
+    Resampling uses the smooth interpolant (core.poses.sample_poses). What the consumer cannot carry is
+    said with warnings.warn, one line each, with numbers."""
     if sum(x is not None for x in (format_or_preset, format, preset)) > 1:
         raise TrajectoryError("give one of a format or a preset, not both")
     if format_or_preset is not None:
@@ -252,31 +358,69 @@ def render_trajectory(path: str | Path, data: Trajectory | TransferResult, forma
         preset, format = (key, None) if key in PRESETS else (None, format_or_preset)
     chosen = resolve_preset(preset) if preset else None
     spec = FORMATS[chosen.format] if chosen else resolve_format(format or format_for_output(path))
-    count = frames if frames is not None else (chosen.frames if chosen else None)
-    if count is not None and chosen is not None and chosen.four_k_plus_one and (int(count) - 1) % 4:
-        raise TrajectoryError(f"preset {preset} needs 4k+1 frames (e.g. 49, 81, 121), not {count}")
     trajectory = _trajectory_of(data)
-    if count is not None and int(count) != len(trajectory):
+    plan = export_plan(trajectory, preset, frames, timing, resolution)
+    if plan.times is not None:
         if spec.name == "parascale" and isinstance(data, TransferResult):
             raise TrajectoryError("a transfer result cannot be resampled into a ParaScale file (its per-frame "
                                   "parallax would no longer match); write the trajectory or keep the frame count")
-        data = trajectory = resample(trajectory, int(count))
+        data = trajectory = resample(trajectory, plan.count, times=plan.times, method="smooth", fps=plan.fps)
+    elif plan.fps != trajectory.fps:
+        trajectory = trajectory.replace(fps=plan.fps)
+        data = data if isinstance(data, TransferResult) else trajectory
+    for message in contract_warnings(trajectory, plan):
+        warnings.warn(message, stacklevel=2)
     if spec.name == "parascale":
         return render_parascale(path, data)
     if spec.name == "colmap":
         return render_colmap(path, trajectory, points)  # type: ignore[arg-type]
-    if spec.name in ("realestate10k", "motionctrl", "recammaster"):
+    if spec.name == "realestate10k":
+        return render_realestate10k(path, trajectory, sidecar=sidecar, model=_model_frame(plan))
+    if spec.name in ("motionctrl", "recammaster"):
         return spec.render(path, trajectory, sidecar=sidecar)
     return spec.render(path, trajectory)
 
 
+def _model_frame(plan: ExportPlan) -> ModelFrame | None:
+    if plan.model_size is None:
+        return None
+    return ModelFrame(plan.model_size[0], plan.model_size[1], plan.contract, plan.preset or "")
+
+
+def contract_warnings(trajectory: Trajectory, plan: ExportPlan) -> list[str]:
+    """What the plan's consumer cannot carry of `trajectory`'s camera, one line each with numbers (empty
+    when its loader reconstructs the camera within HALF_PIXEL)."""
+    if plan.contract != "cami2v" or plan.model_size is None:
+        return []
+    intrinsics = trajectory.intrinsics
+    w, h = plan.model_size
+    truth = intrinsics_in_model_frame(trajectory.pixel_intrinsics(), intrinsics.width, intrinsics.height, w, h)
+    used = cami2v_loader_pixels(intrinsics.width, intrinsics.height, w, h)
+    focal = float(np.abs(truth[:, :2] - used[:2]).max())
+    centre = float(np.abs(truth[:, 2:] - used[2:]).max())
+    if max(focal, centre) <= HALF_PIXEL:
+        return []
+    fx, fy, cx, cy = truth[0]
+    return [f"{plan.preset}: CamI2V's inference ignores the file's intrinsics and uses fx = fy = {used[0]:g} px "
+            f"with the principal point at ({used[2]:g}, {used[3]:g}) at {w}x{h}; this render's camera there is "
+            f"fx {fx:.1f}, fy {fy:.1f}, principal point ({cx:.1f}, {cy:.1f}) px: focal off by up to {focal:.1f} px, "
+            f"principal point by {centre:.1f} px"]
+
+
+# What "reconstructs the camera" means: every loader-derived focal and principal point within this many
+# pixels of the render's camera in the model frame.
+HALF_PIXEL = 0.5
+
+
 def write_trajectory(path: str | Path, data: Trajectory | TransferResult, format_or_preset: str | None = None,
                      *, format: str | None = None, preset: str | None = None, frames: int | None = None,
-                     sidecar: bool = True, points: object = None) -> list[Path]:
+                     sidecar: bool = True, points: object = None, timing: str = DEFAULT_TIMING,
+                     resolution: tuple[int, int] | None = None) -> list[Path]:
     """Write `data` (a Trajectory or a TransferResult) atomically; see render_trajectory for the choice
     of format. Returns every path written (sidecars included)."""
     return atomic_write_files(render_trajectory(path, data, format_or_preset, format=format, preset=preset,
-                                                frames=frames, sidecar=sidecar, points=points))
+                                                frames=frames, sidecar=sidecar, points=points, timing=timing,
+                                                resolution=resolution))
 
 
 def preset_descriptions() -> dict[str, str]:
@@ -301,6 +445,7 @@ __all__ = [
     "FORMATS", "PRESETS", "PoseFormat", "Preset", "resolve_format", "resolve_preset", "sniff_format",
     "format_for_output",
     "read_trajectory", "write_trajectory", "render_trajectory", "formats_table", "preset_descriptions",
+    "ExportPlan", "export_plan", "contract_warnings", "TIMINGS", "DEFAULT_TIMING", "CONTRACTS",
     "read_realestate10k", "write_realestate10k", "read_motionctrl", "write_motionctrl", "read_recammaster",
     "write_recammaster", "read_uni3c", "write_uni3c", "read_nerfstudio", "write_nerfstudio", "read_transforms",
     "write_transforms", "read_colmap", "write_colmap", "read_parascale", "write_parascale",

@@ -33,8 +33,15 @@ from .common import (
 
 
 def _warn_if_shifted(trajectory: Trajectory, format_name: str) -> None:
-    if trajectory.intrinsics.shift_x or trajectory.intrinsics.shift_y:
-        warnings.warn(f"{format_name} has no principal point: the lens shift is not written", stacklevel=4)
+    """The format has no principal point: a consumer centres it, so say by how many pixels that moves it."""
+    intrinsics = trajectory.intrinsics
+    if intrinsics.shift_x or intrinsics.shift_y:
+        _, _, cx, cy = trajectory.pixel_intrinsics()[0]
+        dx, dy = cx - intrinsics.width / 2.0, cy - intrinsics.height / 2.0
+        warnings.warn(f"{format_name} has no principal point: the lens shift is not written (x "
+                      f"{intrinsics.shift_x:g}, y {intrinsics.shift_y:g}); consumers centre the principal point, "
+                      f"{abs(dx):.1f} px in x and {abs(dy):.1f} px in y from the render's "
+                      f"({cx:.1f}, {cy:.1f}) at {intrinsics.width}x{intrinsics.height}", stacklevel=4)
 
 
 def _frame_names(trajectory: Trajectory, pattern: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -47,6 +48,13 @@ from .common import (
     sidecar_of,
     sidecar_path,
 )
+from .contracts import (
+    LOADER_POSE_SIZE,
+    cameractrl_columns,
+    cameractrl_loader_pixels,
+    intrinsics_in_model_frame,
+    intrinsics_in_render_frame,
+)
 
 # ------------------------------------------------------------------------------------ RealEstate10K
 
@@ -54,35 +62,72 @@ RE10K_COLUMNS = 19
 RE10K_URL = "https://parascale.invalid/camera"
 
 
-def realestate10k_url(trajectory: Trajectory) -> str:
+@dataclass(frozen=True)
+class ModelFrame:
+    """The model frame a RealEstate10K file's intrinsics are written for, and the loader contract
+    (contracts.CONTRACTS) that reads them: "cameractrl" (the loader's 1280x720 rescale inverted) or
+    "cami2v" (the camera in the model frame, normalized by its size)."""
+
+    width: int
+    height: int
+    contract: str
+    preset: str = ""
+    pose_size: tuple[int, int] = LOADER_POSE_SIZE
+
+
+def realestate10k_url(trajectory: Trajectory, model: ModelFrame | None = None) -> str:
     """The first line: a URL (CamI2V skips it with comments="https", CameraCtrl with lines[1:]) whose
-    query names the frame size the normalized intrinsics belong to. No spaces, so loaders that split on
-    one space never see it as a row."""
-    query = urlencode({"width": trajectory.intrinsics.width, "height": trajectory.intrinsics.height,
-                       "fps": repr(float(trajectory.fps)), "intrinsics": "normalized"})
-    return f"{RE10K_URL}?{query}"
+    query names the frame the intrinsics belong to (the render's, or the model frame and the loader
+    arithmetic they are written for). No spaces, so loaders that split on one space never see it as a row."""
+    query = {"width": trajectory.intrinsics.width, "height": trajectory.intrinsics.height,
+             "fps": repr(float(trajectory.fps)), "intrinsics": "normalized"}
+    if model is not None:
+        query.update({"intrinsics": model.contract, "model_width": model.width, "model_height": model.height,
+                      "pose_width": model.pose_size[0], "pose_height": model.pose_size[1], "preset": model.preset})
+    return f"{RE10K_URL}?{urlencode(query)}"
 
 
-def render_realestate10k(path: str | Path, trajectory: Trajectory, sidecar: bool = True) -> dict[Path, str]:
-    """`timestamp_us fx/W fy/H cx/W cy/H 0 0 r11 r12 r13 t1 r21 r22 r23 t2 r31 r32 r33 t3`, [R|t] the
-    world-to-camera pose in OpenCV axes, one space between numbers, no trailing newline."""
+def realestate10k_columns(trajectory: Trajectory, model: ModelFrame | None = None) -> np.ndarray:
+    """Columns 1-4 of every row: the render's normalized intrinsics, or what the model frame's loader
+    contract needs to reconstruct the render's camera in that frame."""
+    if model is None:
+        return trajectory.intrinsics.normalized_intrinsics(trajectory.lens)
+    intrinsics = trajectory.intrinsics
+    in_model = intrinsics_in_model_frame(trajectory.pixel_intrinsics(), intrinsics.width, intrinsics.height,
+                                         model.width, model.height)
+    if model.contract == "cameractrl":
+        return cameractrl_columns(in_model, model.width, model.height, model.pose_size)
+    return in_model / np.array([model.width, model.height, model.width, model.height])
+
+
+def render_realestate10k(path: str | Path, trajectory: Trajectory, sidecar: bool = True,
+                         model: ModelFrame | None = None) -> dict[Path, str]:
+    """`timestamp_us c1 c2 c3 c4 0 0 r11 r12 r13 t1 r21 r22 r23 t2 r31 r32 r33 t3`, [R|t] the
+    world-to-camera pose in OpenCV axes, one space between numbers, no trailing newline. c1..c4 are the
+    render's fx/W fy/H cx/W cy/H, or with `model` the values its loader contract needs
+    (realestate10k_columns); the sidecar keeps the render's own camera either way."""
     path = Path(path)
     rotation, translation = trajectory.w2c_opencv()
     extrinsic = np.concatenate([rotation, translation[:, :, None]], axis=2).reshape(-1, 12)
-    normalized = trajectory.intrinsics.normalized_intrinsics(trajectory.lens)
+    columns = realestate10k_columns(trajectory, model)
     timestamps = np.round(trajectory.frames / trajectory.fps * 1e6).astype(np.int64)
     rows = [f"{int(ts)} {numbers(k)} 0 0 {numbers(e)}"
-            for ts, k, e in zip(timestamps, normalized, extrinsic, strict=True)]
-    out = {path: "\n".join([realestate10k_url(trajectory), *rows])}
+            for ts, k, e in zip(timestamps, columns, extrinsic, strict=True)]
+    out = {path: "\n".join([realestate10k_url(trajectory, model), *rows])}
     if sidecar:
-        note = (f"columns 1-4 are fx/W fy/H cx/W cy/H of the {trajectory.intrinsics.width} x "
-                f"{trajectory.intrinsics.height} render; [R|t] is world-to-camera in OpenCV axes")
+        size = f"{trajectory.intrinsics.width} x {trajectory.intrinsics.height} render"
+        note = (f"columns 1-4 are fx/W fy/H cx/W cy/H of the {size}" if model is None else
+                f"columns 1-4 are written for the {model.contract} loader contract at {model.width} x "
+                f"{model.height} (the {size} resized to cover it and centre-cropped); intrinsics and lens here "
+                "are the render's own")
+        note += "; [R|t] is world-to-camera in OpenCV axes"
         out[sidecar_path(path)] = json.dumps(sidecar_of(trajectory, "realestate10k", note), indent=1) + "\n"
     return out
 
 
-def write_realestate10k(path: str | Path, trajectory: Trajectory, sidecar: bool = True) -> list[Path]:
-    return atomic_write_files(render_realestate10k(path, trajectory, sidecar))
+def write_realestate10k(path: str | Path, trajectory: Trajectory, sidecar: bool = True,
+                        model: ModelFrame | None = None) -> list[Path]:
+    return atomic_write_files(render_realestate10k(path, trajectory, sidecar, model))
 
 
 def read_realestate10k(path: str | Path, width: int | None = None, height: int | None = None,
@@ -136,6 +181,11 @@ def read_realestate10k(path: str | Path, width: int | None = None, height: int |
     except ValueError:  # urlparse refuses an unbalanced '[' (an IPv6 host)
         raise PoseFileError(path, "line 1", "the first line is not a URL") from None
     url_width, url_height, url_fps = (_query_number(query, key, path) for key in ("width", "height", "fps"))
+    contract = query.get("intrinsics", ["normalized"])[0]
+    if contract not in ("normalized", "cameractrl", "cami2v"):
+        raise PoseFileError(path, "line 1 (intrinsics)", f"unknown intrinsics convention {quote(contract)}")
+    if contract != "normalized":
+        return _read_model_frame_file(path, table, extrinsic, query, contract, side, url_fps, timed, rows)
     if side is not None:
         template: Intrinsics | None = side["intrinsics"]
         w = int(width or side["intrinsics"].width)
@@ -152,6 +202,39 @@ def read_realestate10k(path: str | Path, width: int | None = None, height: int |
         frames = np.round((timestamps - origin) * rate / 1e6, 3) if timed else np.arange(len(rows), dtype=float)
     intrinsics, lens = intrinsics_from_pixels(path, "line 2", table[:, 1] * w, table[:, 2] * h, table[:, 3] * w,
                                               table[:, 4] * h, w, h, template)
+    rotations, centres = w2c_to_c2w(extrinsic[:, :, :3], extrinsic[:, :, 3])
+    extra = {"clip_start": side["clip_start"], "clip_end": side["clip_end"]} if side else {}
+    return build_trajectory(path, blender_to_opencv(rotations), centres, frames=frames, fps=rate, lens=lens,
+                            intrinsics=intrinsics, **extra)
+
+
+def _read_model_frame_file(path: Path, table: np.ndarray, extrinsic: np.ndarray, query: dict[str, list[str]],
+                           contract: str, side: dict | None, url_fps: float | None, timed: bool,
+                           rows: list[str]) -> Trajectory:
+    """A file whose columns 1-4 follow a loader contract (ModelFrame): the loader's own arithmetic gives
+    the camera in the model frame; with the sidecar it is mapped back to the render's frame (the round
+    trip is exact), without it the model frame is the camera's frame."""
+    sizes = [_query_number(query, key, path) for key in ("model_width", "model_height", "pose_width", "pose_height")]
+    if any(v is None for v in sizes):
+        raise PoseFileError(path, "line 1", f"the {contract} intrinsics need model_width, model_height, "
+                            "pose_width and pose_height in the URL")
+    model_width, model_height, pose_width, pose_height = (int(v) for v in sizes)  # type: ignore[arg-type]
+    columns = table[:, 1:5]
+    if contract == "cameractrl":
+        in_model = cameractrl_loader_pixels(columns, model_width, model_height, (pose_width, pose_height))
+    else:
+        in_model = columns * np.array([model_width, model_height, model_width, model_height])
+    template: Intrinsics | None = None
+    if side is not None:
+        template = side["intrinsics"]
+        width, height = template.width, template.height
+        pixels = intrinsics_in_render_frame(in_model, width, height, model_width, model_height)
+        rate, frames = side["fps"], side["frames"]
+    else:
+        width, height, pixels = model_width, model_height, in_model
+        rate = url_fps or DEFAULT_FPS
+        frames = np.round(table[:, 0] * rate / 1e6, 3) if timed else np.arange(len(rows), dtype=float)
+    intrinsics, lens = intrinsics_from_pixels(path, "line 2", *pixels.T, width, height, template)
     rotations, centres = w2c_to_c2w(extrinsic[:, :, :3], extrinsic[:, :, 3])
     extra = {"clip_start": side["clip_start"], "clip_end": side["clip_end"]} if side else {}
     return build_trajectory(path, blender_to_opencv(rotations), centres, frames=frames, fps=rate, lens=lens,
@@ -384,4 +467,4 @@ def read_uni3c(path: str | Path, fps: float = DEFAULT_FPS) -> Trajectory:
 
 __all__ = ["read_realestate10k", "write_realestate10k", "render_realestate10k", "read_motionctrl",
            "write_motionctrl", "render_motionctrl", "read_recammaster", "write_recammaster",
-           "render_recammaster", "read_uni3c", "write_uni3c", "render_uni3c", "relative_w2c"]
+           "render_recammaster", "read_uni3c", "write_uni3c", "render_uni3c", "relative_w2c", "ModelFrame"]
