@@ -4,6 +4,7 @@ a trajectory from an external pose estimator can serve as the reference)."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import bpy
@@ -12,10 +13,17 @@ from bpy.props import BoolProperty, EnumProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core import formats
-from ..core.errors import ParaScaleError, TrajectoryError
+from ..core.errors import ParaScaleError, TrajectoryError, one_line
+from ..core.poses import Trajectory
 from .camera_writing import find_written_camera, select_only, write_camera
 from .depth_sources import IMPORTED_DEPTH
-from .scene_reading import read_camera_trajectory
+from .scene_reading import (
+    evaluated_depsgraph,
+    preserved_frame,
+    read_camera_trajectory,
+    scene_intrinsics,
+    view_layer_of,
+)
 
 IMPORTED_MARKER = "parascale_imported"
 # Blender keeps only pointers to the strings of enum items: build them once, keep them for its lifetime.
@@ -55,6 +63,39 @@ def export_frames(context: bpy.types.Context, camera: bpy.types.Object) -> np.nd
     return np.arange(scene.frame_start, scene.frame_end + 1)
 
 
+def sample_at_subframes(scene: bpy.types.Scene, camera: bpy.types.Object, times: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(world matrices (N, 4, 4), lens (N,)) of the camera evaluated at fractional frame times: Blender's own
+    F-curves, constraints, drivers and parents at each subframe (frame_set with subframe), not an
+    interpolation of whole frames. The current frame and subframe are restored."""
+    times = np.asarray(times, dtype=np.float64)
+    matrices, lens = np.empty((times.size, 4, 4)), np.empty(times.size)
+    view_layer = view_layer_of(scene)
+    evaluated_depsgraph(scene)
+    with preserved_frame(scene):
+        for i, time in enumerate(times):
+            frame = int(np.floor(time))
+            scene.frame_set(frame, subframe=float(time - frame))
+            evaluated = camera.evaluated_get(view_layer.depsgraph)
+            matrices[i] = evaluated.matrix_world
+            lens[i] = evaluated.data.lens
+    if not np.all(np.isfinite(matrices)) or not np.all(np.isfinite(lens)):
+        raise TrajectoryError(f"camera '{camera.name}' has a NaN or infinite value between its keyframes")
+    return matrices, lens
+
+
+def export_trajectory(scene: bpy.types.Scene, camera: bpy.types.Object, frames: np.ndarray,
+                      plan: formats.ExportPlan, whole_frames: Trajectory) -> Trajectory:
+    """The trajectory to write: the whole frames when the plan keeps them, else the camera evaluated by
+    Blender at the plan's source times (subframes), numbered from the first frame at the plan's fps."""
+    if plan.times is None:
+        return whole_frames.replace(fps=plan.fps)
+    matrices, lens = sample_at_subframes(scene, camera, plan.times)
+    return Trajectory.from_matrices(matrices, frames=frames[0] + np.arange(plan.count, dtype=np.float64),
+                                    fps=plan.fps, lens=lens, intrinsics=scene_intrinsics(scene, camera.data),
+                                    clip_start=whole_frames.clip_start, clip_end=whole_frames.clip_end)
+
+
 class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     """Write the calibrated camera's poses, at the scene's render resolution, to a pose file"""
 
@@ -74,6 +115,12 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
     sidecar: BoolProperty(name="Sidecar", default=True,
                           description="Also write <file>.meta.json with frame size, sensor and frame numbers "
                                       "where the format cannot carry them")
+    timing: EnumProperty(name="Timing", default=formats.DEFAULT_TIMING, items=[
+        ("fit", "Fit Move", "Fit the whole move into the model's clip (Pi_total kept; Pi per output frame "
+                            "scaled by the frame ratio)"),
+        ("speed", "Keep Speed", "One scene frame per output frame (per-frame Pi kept): the model shows part of "
+                                "a long move; a short one is padded by holding the last pose"),
+    ], description="What a preset that changes the frame count does with time")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         path = Path(bpy.path.abspath(self.filepath))
@@ -82,13 +129,22 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
             if suffix and path.suffix.lower() != suffix:
                 path = path.with_name(path.name + suffix)
             camera = export_camera(context, self.camera)
-            trajectory = read_camera_trajectory(context.scene, camera, export_frames(context, camera))
-            written = formats.write_trajectory(path, trajectory, self.preset, sidecar=self.sidecar)
+            frames = export_frames(context, camera)
+            whole_frames = read_camera_trajectory(context.scene, camera, frames)
+            preset = self.preset if self.preset in formats.PRESETS else None
+            plan = formats.export_plan(whole_frames, preset, timing=self.timing)
+            trajectory = export_trajectory(context.scene, camera, frames, plan, whole_frames)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                written = formats.write_trajectory(path, trajectory, self.preset, sidecar=self.sidecar,
+                                                   timing=self.timing)
         except (ParaScaleError, OSError) as error:
             self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
             return {"CANCELLED"}
+        for warning in caught:
+            self.report({"WARNING"}, f"ParaScale: {one_line(str(warning.message))}")
         render = context.scene.render
-        self.report({"INFO"}, f"ParaScale: wrote '{camera.name}' ({len(trajectory)} frames at "
+        self.report({"INFO"}, f"ParaScale: wrote '{camera.name}' ({plan.describe(len(whole_frames))}; render "
                               f"{trajectory.intrinsics.width}x{trajectory.intrinsics.height}, {self.preset}"
                               f"{'' if render.resolution_percentage == 100 else ', resolution % applied'}) to "
                               + ", ".join(p.name for p in written))

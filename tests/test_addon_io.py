@@ -7,6 +7,7 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
+from loaders import cameractrl_intrinsics, cameractrl_relative_c2w, cameractrl_rows, cover_crop_pixels
 from parascale.core import formats
 from parascale.core.poses import Intrinsics, Trajectory, look_at, project_to_rotation
 from parascale.tools.blender_scenes import add_box, add_camera, keyframe_locations, new_collection, world_matrices
@@ -200,3 +201,157 @@ def test_import_with_a_wrong_depth_file_or_without_depth_is_refused(addon_scene,
     with pytest.raises(RuntimeError, match="has no imported depth"):
         bpy.ops.parascale.transfer_camera_move()
     assert sorted(o.name for o in bpy.data.objects) == names
+
+
+# ------------------------------------------------------------------ loader contracts on real cameras
+
+SHAPES = {"landscape": (1280, 720), "portrait": (720, 1280), "square": (1024, 1024), "four-three": (1024, 768),
+          "scope": (2048, 858)}
+
+
+def _shot(scene, width: int, height: int, shift: tuple[float, float], frames: int = 24):
+    """A camera trucking past a subject over `frames` frames, rendered at width x height with a lens shift."""
+    scene.frame_start, scene.frame_end = 1, frames
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
+    camera = add_camera("Shot", (0.0, -10.0, 1.5), (0.0, 0.0, 1.0), lens=35.0)
+    camera.data.shift_x, camera.data.shift_y = shift
+    steps = np.arange(1, frames + 1)
+    keyframe_locations(camera, steps, np.stack([0.1 * (steps - 1), -10.0 + 0.05 * (steps - 1),
+                                                1.5 + 0.0 * steps], axis=1), target=(0.0, 0.0, 1.0))
+    scene.camera = camera
+    bpy.context.view_layer.objects.active = camera
+    return camera
+
+
+def _blender_model_pixels(scene, camera, points: np.ndarray, model: tuple[int, int]) -> np.ndarray:
+    """Blender's own projection (world_to_camera_view) of world points at the current frame, in render
+    pixels from the top-left corner, then resized to cover the model frame and centre-cropped."""
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    render = scene.render
+    width, height = render.resolution_x, render.resolution_y
+    ndc = np.array([tuple(world_to_camera_view(scene, camera, Vector(tuple(p))))[:2] for p in points])
+    pixels = np.stack([ndc[:, 0] * width, (1.0 - ndc[:, 1]) * height], axis=1)
+    return cover_crop_pixels(pixels, width, height, *model)
+
+
+def _file_model_pixels(path, points: np.ndarray, model: tuple[int, int]) -> np.ndarray:
+    """Where the loader's camera of frame 0 (CameraCtrl's intrinsics, the file's w2c) puts world points."""
+    fx, fy, cx, cy = cameractrl_intrinsics(path, *model)[0]
+    w2c = cameractrl_rows(path)[0, 7:].reshape(3, 4)
+    cam = points @ w2c[:, :3].T + w2c[:, 3]
+    return np.stack([fx * cam[:, 0] / cam[:, 2] + cx, fy * cam[:, 1] / cam[:, 2] + cy], axis=1)
+
+
+SUBJECT_POINTS = np.array([[x, y, z] for x in (-2.0, 0.0, 2.5) for y in (-1.0, 1.0) for z in (0.0, 1.0, 2.5)])
+
+
+SHIFTS = {"centred": (0.0, 0.0), "shifted": (0.12, -0.08)}
+# Every frame shape, centred and shifted, for Wan; every shape shifted for the rest of the family.
+CONTRACT_CASES = [("wan21", shape, shift) for shape in SHAPES for shift in SHIFTS] + [
+    (preset, shape, "shifted") for preset in ("cameractrl-svd", "ac3d", "wan22-5b", "cameractrl-animatediff")
+    for shape in SHAPES]
+
+
+@pytest.mark.parametrize(("preset", "shape", "shift"), CONTRACT_CASES)
+def test_exported_intrinsics_match_blender_projection_in_the_model_frame(addon_scene, tmp_path, preset, shape,
+                                                                          shift):
+    scene = addon_scene
+    width, height = SHAPES[shape]
+    camera = _shot(scene, width, height, SHIFTS[shift])
+    path = tmp_path / "camera.txt"
+    assert bpy.ops.parascale.export_poses(filepath=str(path), preset=preset, camera="ACTIVE") == {"FINISHED"}
+    chosen = formats.PRESETS[preset]
+    model = chosen.portrait if height > width and chosen.portrait else chosen.resolution
+    assert f"model_width={model[0]}&model_height={model[1]}" in path.read_text().splitlines()[0]
+    scene.frame_set(1)
+    want = _blender_model_pixels(scene, camera, SUBJECT_POINTS, model)
+    got = _file_model_pixels(path, SUBJECT_POINTS, model)
+    assert np.abs(got - want).max() < 0.5
+
+
+def _fcurve_matrices(camera, times: np.ndarray) -> np.ndarray:
+    """The camera's world matrix at fractional times read straight from its F-curves (fcurve.evaluate:
+    location and XYZ Euler, no parent): an oracle independent of frame_set."""
+    from mathutils import Euler, Matrix, Vector
+    from parascale.parascale_blender.compat import action_fcurves
+
+    curves = {(c.data_path, c.array_index): c for c in action_fcurves(camera)}
+    out = []
+    for time in times:
+        location = Vector([curves["location", i].evaluate(time) for i in range(3)])
+        rotation = Euler([curves["rotation_euler", i].evaluate(time) for i in range(3)], "XYZ")
+        out.append(np.array(Matrix.Translation(location) @ rotation.to_matrix().to_4x4()))
+    return np.array(out)
+
+
+@pytest.fixture
+def bezier_roll(addon_scene):
+    """A 10-unit Bezier move with roll over frames 1..48 (two keys each, Blender's default easing)."""
+    scene = addon_scene
+    scene.frame_start, scene.frame_end = 1, 48
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 1280, 720, 100
+    camera = add_camera("Roll", (0.0, -10.0, 1.5), (0.0, 0.0, 1.0), lens=35.0)
+    camera.keyframe_insert("location", frame=1)
+    camera.keyframe_insert("rotation_euler", frame=1)
+    camera.location = (8.0, -4.0, 3.0)
+    camera.rotation_euler = (camera.rotation_euler[0] + 0.2, 0.5, camera.rotation_euler[2] + 0.9)
+    camera.keyframe_insert("location", frame=48)
+    camera.keyframe_insert("rotation_euler", frame=48)
+    scene.camera = camera
+    bpy.context.view_layer.objects.active = camera
+    return scene, camera
+
+
+def test_resampled_export_follows_blenders_own_curves_at_subframes(bezier_roll, tmp_path):
+    scene, camera = bezier_roll
+    path = tmp_path / "wan.txt"
+    assert bpy.ops.parascale.export_poses(filepath=str(path), preset="wan21", camera="ACTIVE") == {"FINISHED"}
+    times = np.linspace(1.0, 48.0, 81)
+    oracle = _fcurve_matrices(camera, times)
+    # What the loader gets (c2w of every frame in frame 0's OpenCV camera axes) against the oracle's.
+    flip = np.diag([1.0, -1.0, -1.0, 1.0])
+    want = np.linalg.inv(oracle[0] @ flip) @ oracle @ flip
+    got = cameractrl_relative_c2w(path)
+    length = float(np.linalg.norm(np.diff(oracle[:, :3, 3], axis=0), axis=1).sum())
+    assert length > 9.0
+    assert np.linalg.norm(got[:, :3, 3] - want[:, :3, 3], axis=1).max() < 1e-6 * length
+    assert np.abs(got[:, :3, :3] - want[:, :3, :3]).max() < 1e-6
+    # A piecewise-linear resampling of the whole frames is measurably off the curves (what this replaces).
+    whole = world_matrices(scene, camera, np.arange(1, 49))
+    linear = np.stack([np.interp(times, np.arange(1, 49), whole[:, 0, 3]),
+                       np.interp(times, np.arange(1, 49), whole[:, 1, 3])], axis=1)
+    assert np.abs(linear - oracle[:, :2, 3]).max() > 1e-4
+    assert "fps=16.0" in path.read_text().splitlines()[0]
+
+
+def test_export_report_carries_the_warnings_with_numbers(addon_scene, tmp_path, capfd):
+    scene = addon_scene
+    _shot(scene, 1280, 720, (0.1, 0.0))
+    capfd.readouterr()
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "p"), preset="nerfstudio",
+                                          camera="ACTIVE") == {"FINISHED"}
+    text = "".join(capfd.readouterr())
+    assert "nerfstudio camera_path has no principal point" in text and "128.0 px in x and 0.0 px in y" in text
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "c"), preset="cami2v",
+                                          camera="ACTIVE") == {"FINISHED"}
+    text = "".join(capfd.readouterr())
+    assert "CamI2V's inference ignores the file's intrinsics" in text and "focal off by up to" in text
+    assert "24 -> 16 frames" in text and "timing fit" in text
+    # Wan carries this camera: nothing to warn about.
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "w"), preset="wan21",
+                                          camera="ACTIVE") == {"FINISHED"}
+    assert "Warning" not in "".join(capfd.readouterr())
+
+
+def test_export_keep_speed_holds_the_last_pose(addon_scene, tmp_path):
+    scene = addon_scene
+    camera = _shot(scene, 1280, 720, (0.0, 0.0))
+    path = tmp_path / "s.txt"
+    assert bpy.ops.parascale.export_poses(filepath=str(path), preset="wan21", camera="ACTIVE",
+                                          timing="speed") == {"FINISHED"}
+    back = formats.read_trajectory(path)
+    whole = world_matrices(scene, camera, np.arange(1, 25))
+    np.testing.assert_allclose(back.centres[:24] - back.centres[0], whole[:, :3, 3] - whole[0, :3, 3], atol=1e-5)
+    np.testing.assert_allclose(back.centres[24:], np.broadcast_to(back.centres[23], (57, 3)), atol=1e-9)
