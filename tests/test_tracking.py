@@ -302,8 +302,12 @@ def test_object_track_bundles_follow_blenders_object_solver(solved: Solved):
     bundles = np.array([t.bundle for t in tracked.tracks if t.has_bundle])
     for scale in (1.0, 2.5):
         tracked.scale = scale
-        # Setting a tracking object's scale does not tag the clip for the depsgraph; without this the
-        # constraint may read the clip's evaluated copy from before (seen on 4.2, depending on what ran before).
+        # Setting a tracking object's scale does not tag the clip for the depsgraph; without a real change of
+        # one of its properties the constraint may read the clip's evaluated copy from before (seen on 4.2,
+        # depending on what ran before): set one and set it back.
+        clip.frame_offset += 1
+        bpy.context.view_layer.update()
+        clip.frame_offset -= 1
         clip.update_tag()
         # A fresh constrained object per scale: Blender 4.2 may keep a constraint's result from before the
         # tracking object's scale changed.
