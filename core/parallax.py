@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from .depth import DepthProbe, Views, as_probe, probe_depths
 from .errors import DepthError, NoDepthError, NoMotionError, TrajectoryError, frame_list
 from .poses import Trajectory, _as_rotations
+
+T = TypeVar("T")
 
 MODES = ("per_frame", "global", "uncalibrated")
 
@@ -149,7 +153,44 @@ def _solve_affine(directions: np.ndarray, ref_depth: np.ndarray, g: np.ndarray, 
 def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.ndarray, target_depth: DepthProbe | float,
              start_rotation: np.ndarray | None = None, start_centre: np.ndarray | None = None,
              mode: str = "per_frame", tolerance: float = 1e-9, max_iterations: int = 64) -> TransferResult:
-    """Re-realize `reference` against the target scene's own depth (METHOD.md "Transfer").
+    """Re-realize `reference` against the target scene's own depth (METHOD.md "Transfer"): `transfer_steps`
+    run to the end."""
+    return run_steps(transfer_steps(reference, reference_depth, target_depth, start_rotation, start_centre, mode,
+                                    tolerance, max_iterations))
+
+
+def run_steps(steps: Generator[int, None, T], on_step: Callable[[int], None] | None = None) -> T:
+    """Run a stepwise computation to its end (calling `on_step` with each step it yields) and return its
+    result."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if on_step is not None:
+            on_step(step)
+
+
+def shifted_steps(steps: Generator[int, None, T], offset: int) -> Generator[int, None, T]:
+    """The same steps numbered from `offset` on; closing it closes `steps`."""
+    try:
+        while True:
+            try:
+                step = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            yield offset + step
+    finally:
+        steps.close()
+
+
+def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | np.ndarray,
+                   target_depth: DepthProbe | float, start_rotation: np.ndarray | None = None,
+                   start_centre: np.ndarray | None = None, mode: str = "per_frame", tolerance: float = 1e-9,
+                   max_iterations: int = 64) -> Generator[int, None, TransferResult]:
+    """`transfer`, one frame at a time: yields the number of frames solved so far (0 .. N-1) after each
+    frame of the per-frame solve, and returns the TransferResult. A caller that stops early (an Esc in the
+    add-on's modal operator) closes it; nothing has been produced then.
 
     `reference_depth` is the reference scene's depth source (a probe, a number or per-frame values);
     `target_depth` measures the target scene from any pose. The move starts at the target start pose
@@ -189,7 +230,7 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
             scale = _solve_affine(directions, ref_depth[1:], g[1:], h[1:], c0)
             iterations[:] = 1
         else:
-            scale, converged, iterations, solved_depth = _solve_per_frame(
+            scale, converged, iterations, solved_depth = yield from _solve_per_frame(
                 target, out_views, directions, ref_depth, c0, tolerance, max_iterations, reference.frames)
     else:
         if mode == "global":
@@ -199,6 +240,8 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
             s = 1.0
         scale = np.full(n_steps, s)
 
+    if mode != "per_frame" or affine is not None:
+        yield n_steps  # the whole clip was solved at once
     centres = np.vstack([c0[None], c0 + np.cumsum(directions * scale[:, None], axis=0)])
     # The depth at every written pose: a converged frame was measured there by the solve; the other frames
     # are measured here.
@@ -233,7 +276,7 @@ def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.nda
 
 def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, ref_depth: np.ndarray,
                      start: np.ndarray, tolerance: float, max_iterations: int, frames: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> Generator[int, None, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Frame by frame: s_t = D'(R'_t, C'_{t-1} + s_t u_t) / Zbar_t, a fixed point in s_t, i.e. a root of
     f(s) = s Zbar_t - D'(s) with f(0) = -D'(C'_{t-1}) < 0. Secant steps (exact in one step where the depth
     is locally affine) inside a bracket [lo, hi] with f(lo) < 0 < f(hi), bisecting whenever a step leaves
@@ -279,6 +322,7 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
             s = last_scale if np.isfinite(last_scale) else 1.0
             scale[t - 1] = s
             previous = previous + s * u
+            yield t
             continue
         lo, hi = 0.0, np.inf
         # (0, -d) is a point of this frame's f only when d was measured from C'_{t-1} with this frame's
@@ -359,6 +403,7 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
         last_scale = s
         history = history[-1:] + [s] if ok else []
         previous = previous + s * u
+        yield t
     if missing:
         raise NoDepthError(f"the target depth source ({target.describe()}) sees nothing from the calibrated "
                            f"camera at frame {frame_list(missing)}", missing)

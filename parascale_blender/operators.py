@@ -3,16 +3,16 @@ core.parallax.transfer, write the calibrated camera with its per-frame record.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import bpy
 import numpy as np
 
-from ..core.depth import DepthProbe, Views
 from ..core.errors import NoMotionError, ParaScaleError, TrajectoryError, frame_list
 from ..core.metrics import parallax_consistency
-from ..core.parallax import TransferResult, transfer
+from ..core.parallax import TransferResult, run_steps, shifted_steps, transfer, transfer_steps
 from ..core.poses import Trajectory, float32_precision_warning, float32_quantization
 from . import transfer_record
 from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
@@ -22,6 +22,7 @@ from .scene_reading import (
     preserved_frame,
     recording_moving_objects,
     sample_cameras,
+    sample_cameras_steps,
     scene_fps,
     scene_frame_range,
     scene_intrinsics,
@@ -89,28 +90,6 @@ def _number(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, float) and np.isfinite(value) else "n/a"
 
 
-class ProgressDepth(DepthProbe):
-    """A target probe that reports how far the solve has come (the frame index it last measured, offset by
-    `offset`) and otherwise is the probe it wraps: the per-frame solve against a dense mesh is the slow
-    part of a transfer."""
-
-    def __init__(self, probe: DepthProbe, progress: Callable[[int], None], offset: int):
-        self.probe, self.progress, self.offset = probe, progress, offset
-        self.name = probe.name
-
-    def __call__(self, views: Views) -> np.ndarray:
-        depth = self.probe(views)
-        if len(views):
-            self.progress(self.offset + int(np.max(views.indices)))
-        return depth
-
-    def affine_form(self, views: Views) -> tuple[np.ndarray, np.ndarray] | None:
-        return self.probe.affine_form(views)
-
-    def describe(self) -> str:
-        return self.probe.describe()
-
-
 def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
     """How many progress steps a transfer reports: reading every frame, then solving every frame."""
     start, end = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
@@ -127,6 +106,14 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
     """Run the whole transfer for `settings` (default: the scene's) and write the calibrated camera.
     Raises a ParaScaleError on bad input, before anything is changed. `progress` is called with a step
     number, 0 .. progress_steps() - 1: reading frame i is step i, solving frame t is step N + t."""
+    return run_steps(transfer_camera_move_steps(context, settings), progress)
+
+
+def transfer_camera_move_steps(context: bpy.types.Context, settings: object | None = None
+                               ) -> Generator[int, None, TransferOutcome]:
+    """`transfer_camera_move` in steps (the modal operator runs a few per timer event): yields the step
+    number after each frame read and each frame solved, returns the outcome. The camera is written after
+    the last step; closing it before (Esc) restores the frames and leaves the scene as it was."""
     scene = context.scene
     settings = scene.parascale if settings is None else settings
     reference = settings.reference_camera
@@ -160,11 +147,11 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
         # Sampling the cameras visits every frame: what Blender re-evaluates on the way is what moves.
         with recording_moving_objects() as moving_names:
             if reference_scene == scene:
-                reference_samples, start_samples = sample_cameras(scene, [reference, target_start], frames,
-                                                                  progress)
+                reference_samples, start_samples = yield from sample_cameras_steps(
+                    scene, [reference, target_start], frames)
             else:
-                reference_samples = sample_cameras(reference_scene, [reference], frames, progress)[0]
-                start_samples = sample_cameras(scene, [target_start], frames, None)[0]
+                reference_samples = (yield from sample_cameras_steps(reference_scene, [reference], frames))[0]
+                start_samples = sample_cameras(scene, [target_start], frames)[0]
         moving = frozenset(moving_names)
         data = reference.data
         # Its frame (resolution, aspect) and fps are its scene's; the core measures the target through the
@@ -184,11 +171,10 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
         start_rotation = pose_rotations(start_samples.matrices[:1])[0]
         start_centre = start_samples.matrices[0, :3, 3].copy()
         mode = settings.mode.lower()
-        if progress is not None:
-            target_probe = ProgressDepth(target_probe, progress, frames.size)
         # Inside the preserved frames: a scene that moves is read at each frame the solve measures.
-        result = transfer(reference_trajectory, reference_probe, target_probe, start_rotation, start_centre,
-                          mode=mode, tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS)
+        result = yield from shifted_steps(transfer_steps(
+            reference_trajectory, reference_probe, target_probe, start_rotation, start_centre, mode=mode,
+            tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS), frames.size)
         if mode == "uncalibrated":
             pi_uncalibrated = result.pi_realized
         else:
@@ -221,6 +207,47 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
                            quantization, median_step)
 
 
+class ChunkedTransfer:
+    """A transfer run a little at a time, between the UI's events: `advance` runs steps for a time budget
+    and returns the outcome once the camera is written; `cancel` stops it with the scene as it was. The
+    modal operator is a thin shell over this (which the tests drive without a window)."""
+
+    def __init__(self, context: bpy.types.Context, settings: object | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
+        self.steps = transfer_camera_move_steps(context, settings)
+        scene = context.scene
+        self.total = progress_steps(scene, scene.parascale if settings is None else settings)
+        self.done = 0
+        self.clock = clock
+        self.started = clock()
+
+    def advance(self, budget: float) -> TransferOutcome | None:
+        """Run steps for about `budget` seconds (at least one). The outcome when the transfer has finished,
+        else None. A ParaScaleError (bad input) propagates, with nothing changed."""
+        deadline = self.clock() + budget
+        while True:
+            try:
+                self.done = next(self.steps) + 1
+            except StopIteration as stop:
+                self.done = self.total
+                return stop.value
+            if self.clock() >= deadline:
+                return None
+
+    def cancel(self) -> None:
+        self.steps.close()
+
+    def status(self) -> str:
+        """'ParaScale: reading frame 12 of 250, 3 s, about 9 s left (Esc to cancel)'."""
+        frames = self.total // 2
+        phase, index = ("reading", self.done) if self.done <= frames else ("solving", self.done - frames)
+        elapsed = self.clock() - self.started
+        left = elapsed * (self.total - self.done) / self.done if self.done else float("nan")
+        remaining = f", about {left:.0f} s left" if np.isfinite(left) else ""
+        return (f"ParaScale: {phase} frame {min(index, frames)} of {frames}, {elapsed:.0f} s{remaining} "
+                "(Esc to cancel)")
+
+
 class PARASCALE_OT_transfer_camera_move(bpy.types.Operator):
     """Write a new camera that moves through the target scene with the reference's parallax, frame by frame"""
 
@@ -228,20 +255,57 @@ class PARASCALE_OT_transfer_camera_move(bpy.types.Operator):
     bl_label = "Transfer Camera Move"
     bl_options = {"REGISTER", "UNDO"}
 
+    # Seconds of work per timer event: the viewport stays responsive between them.
+    STEP_BUDGET = 0.05
+    TIMER_INTERVAL = 0.01
+
     def execute(self, context: bpy.types.Context) -> set[str]:
-        wm = context.window_manager
-        interactive = not bpy.app.background and wm is not None
-        settings = context.scene.parascale
-        if interactive:
-            wm.progress_begin(0, progress_steps(context.scene, settings))
+        # Scripts and background mode: all at once.
         try:
-            outcome = transfer_camera_move(context, settings, wm.progress_update if interactive else None)
+            outcome = transfer_camera_move(context, context.scene.parascale)
         except ParaScaleError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        finally:
-            if interactive:
-                wm.progress_end()
+        return self._finish(context, outcome)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if context.window is None:  # no UI to stay responsive for
+            return self.execute(context)
+        self._run = ChunkedTransfer(context)
+        wm = context.window_manager
+        wm.progress_begin(0, self._run.total)
+        self._timer = wm.event_timer_add(self.TIMER_INTERVAL, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type in {"ESC", "RIGHTMOUSE"}:
+            self._run.cancel()
+            self._end_feedback(context)
+            self.report({"WARNING"}, "ParaScale: transfer cancelled; nothing was changed")
+            return {"CANCELLED"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        try:
+            outcome = self._run.advance(self.STEP_BUDGET)
+        except ParaScaleError as error:
+            self._end_feedback(context)
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        if outcome is None:
+            context.window_manager.progress_update(self._run.done)
+            context.workspace.status_text_set(self._run.status())
+            return {"RUNNING_MODAL"}
+        self._end_feedback(context)
+        return self._finish(context, outcome)
+
+    def _end_feedback(self, context: bpy.types.Context) -> None:
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        context.workspace.status_text_set(None)
+
+    def _finish(self, context: bpy.types.Context, outcome: TransferOutcome) -> set[str]:
         select_only(context, outcome.camera)
         for level, message in outcome.report_lines():
             self.report({level}, message)

@@ -6,7 +6,7 @@ Every reader that changes the current frame restores it (frame and subframe) bef
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import DepthError, TrajectoryError, frame_list
+from ..core.parallax import run_steps
 from ..core.poses import MAX_COORDINATE, Intrinsics, Trajectory, in_range, pose_rotations
 
 # Object types whose evaluated geometry becomes a mesh (to_mesh) and so can be seen by a depth probe.
@@ -152,7 +153,14 @@ def _focus_depths(camera_eval: bpy.types.Object, matrix: np.ndarray) -> float:
 def sample_cameras(scene: bpy.types.Scene, cameras: list[bpy.types.Object], frames: np.ndarray,
                    progress: Callable[[int], None] | None = None) -> list[CameraSamples]:
     """Evaluate each camera at every frame (frame_set + the evaluated depsgraph: parents, constraints,
-    drivers, animated lens and focus all honoured). The current frame is restored afterwards."""
+    drivers, animated lens and focus all honoured), calling `progress` with each frame index. The current
+    frame is restored afterwards."""
+    return run_steps(sample_cameras_steps(scene, cameras, frames), progress)
+
+
+def sample_cameras_steps(scene: bpy.types.Scene, cameras: list[bpy.types.Object], frames: np.ndarray
+                         ) -> Generator[int, None, list[CameraSamples]]:
+    """`sample_cameras` one frame at a time: yields each frame index once that frame is read."""
     frames = np.asarray(frames, dtype=np.int64)
     n = frames.size
     matrices = [np.empty((n, 4, 4)) for _ in cameras]
@@ -175,8 +183,7 @@ def sample_cameras(scene: bpy.types.Scene, cameras: list[bpy.types.Object], fram
                                   *evaluated.rotation_axis_angle, *evaluated.scale)
                 lens[k][i] = evaluated.data.lens
                 focus[k][i] = _focus_depths(evaluated, matrices[k][i])
-            if progress is not None:
-                progress(i)
+            yield i
     for k, camera in enumerate(cameras):
         _require_finite(camera, frames, matrices[k], channels[k], lens[k])
     return [CameraSamples(frames.copy(), matrices[k], lens[k], focus[k]) for k in range(len(cameras))]
