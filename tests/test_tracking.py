@@ -304,26 +304,29 @@ def test_object_track_bundles_follow_blenders_object_solver(solved: Solved):
         tracked.scale = scale
         # Setting a tracking object's scale does not tag the clip for the depsgraph.
         clip.update_tag()
-        # A fresh constrained object per scale: Blender 4.2 may keep a constraint's result from before the
-        # tracking object's scale changed.
-        empty = bpy.data.objects.new(f"ObjectSolver{scale}", None)
-        solved.scene.collection.objects.link(empty)
-        constraint = empty.constraints.new("OBJECT_SOLVER")
-        constraint.use_active_clip, constraint.clip, constraint.object = False, clip, tracked.name
-        constraint.camera = solved.camera
-        empty.update_tag()
         probe = tracking.tracking_depth_probe(solved.scene, solved.settings, trajectory)
-        # The solved scene need not be the window's: read the constraint's result from its own depsgraph.
-        # Twice: the Object Solver has no depsgraph relation to the clip's tracking data, so its first
-        # evaluation after a change can run before the clip's copy is updated (seen on 4.2 and 4.5, depending
-        # on timing and on what ran before); the second reads the updated clip.
-        world_matrices(solved.scene, empty, FRAMES)
-        matrices = world_matrices(solved.scene, empty, FRAMES)
-        blender = [bundles @ m[:3, :3].T + m[:3, 3] for m in matrices]
-        distance = np.linalg.norm(probe.frame_points - np.array(blender), axis=2)
+        tolerance = 1e-4 * np.median(camera_depth)
+        # The oracle is Blender's Object Solver constraint on a fresh object. Headless, its evaluation races
+        # the clip's (the constraint has no depsgraph relation to the clip's tracking data): now and then,
+        # depending on timing and on what ran before, one evaluation reads a clip copy that is not up to
+        # date (seen on 4.2 and 4.5 in full runs, never alone). A fresh constrained object is evaluated up
+        # to four times; a wrong placement by tracking.py would disagree with every one of them.
+        for attempt in range(4):
+            empty = bpy.data.objects.new(f"ObjectSolver{scale}.{attempt}", None)
+            solved.scene.collection.objects.link(empty)
+            constraint = empty.constraints.new("OBJECT_SOLVER")
+            constraint.use_active_clip, constraint.clip, constraint.object = False, clip, tracked.name
+            constraint.camera = solved.camera
+            empty.update_tag()
+            # The solved scene need not be the window's: read the constraint's result from its own depsgraph.
+            matrices = world_matrices(solved.scene, empty, FRAMES)
+            blender = [bundles @ m[:3, :3].T + m[:3, 3] for m in matrices]
+            distance = np.linalg.norm(probe.frame_points - np.array(blender), axis=2)
+            if distance.max() < tolerance:
+                break
         print(f"\n[object track, scale {scale}] tracking.py vs Object Solver: max {distance.max():.2e} "
-              f"(median bundle depth {np.median(camera_depth):.3f})")
-        assert distance.max() < 1e-4 * np.median(camera_depth)
+              f"(median bundle depth {np.median(camera_depth):.3f}; evaluation {attempt + 1})")
+        assert distance.max() < tolerance
         depth = probe(Views.of(trajectory))
         np.testing.assert_allclose(depth, scale * camera_depth, rtol=1e-4)
 
