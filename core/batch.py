@@ -48,7 +48,7 @@ from .fileio import (
     same_file,
 )
 from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format, resolve_preset
-from .formats.common import SIDECAR_SUFFIX, json_ready
+from .formats.common import SIDECAR_SUFFIX, float_or_none, json_ready
 from .formats.nerf import COLMAP_FILES
 from .manifest import STEM, ClipJob, find_clips, folder_jobs, is_manifest, read_manifest, take_shard
 from .parallax import MODES, TransferResult, transfer
@@ -95,13 +95,6 @@ def option_inputs(options: TransferOptions) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------ depth specs
 
-def _number(spec: str) -> float | None:
-    try:
-        return float(spec)
-    except ValueError:
-        return None
-
-
 @lru_cache(maxsize=8)
 def _load_array(path: str, mtime_ns: int, size: int) -> np.ndarray:
     """A depth or point file's array, read once per process (a batch reuses one target cloud)."""
@@ -136,6 +129,21 @@ def load_depth_array(spec: str) -> np.ndarray:
         raise PoseFileError(path, "", f"cannot be read ({error.strerror or type(error).__name__})") from None
 
 
+def fixed_depth(spec: str, role: str) -> FixedDepth | None:
+    """The FixedDepth a depth spec names when it is a number (and not also a file's name), else None.
+    Raises DepthError, naming the option, for an empty spec or a number no depth can be."""
+    option = f"--{'ref' if role == 'reference' else role}-depth"
+    if not str(spec).strip():
+        raise DepthError(f"{option}: empty value (give a number, a file or a folder)")
+    value = float_or_none(spec)
+    if value is None or Path(spec).exists():
+        return None
+    try:
+        return FixedDepth(value)
+    except DepthError as error:
+        raise DepthError(f"{option} {shorten(spec, 40)}: {error}") from None
+
+
 def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_frames: int,
                  intrinsics: tuple[float, float, float, float] | None = None,
                  pixel_origin: str = "center") -> DepthProbe:
@@ -145,15 +153,9 @@ def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_fr
     per frame), a point cloud, or a depth map .npy (H, W) with `intrinsics`. role "target" must measure
     from any pose: a number, a point cloud, or a first-frame depth map with `intrinsics`. Depth maps are
     unprojected through `pose` (camera-to-world rotation in Blender axes, centre)."""
-    option = f"--{'ref' if role == 'reference' else role}-depth"
-    if not str(spec).strip():
-        raise DepthError(f"{option}: empty value (give a number, a file or a folder)")
-    value = _number(spec)
-    if value is not None and not Path(spec).exists():
-        try:
-            return FixedDepth(value)
-        except DepthError as error:
-            raise DepthError(f"{option} {shorten(spec, 40)}: {error}") from None
+    fixed = fixed_depth(spec, role)
+    if fixed is not None:
+        return fixed
     path = Path(spec)
     array = load_depth_array(spec)
     if path.is_dir() or array.ndim == 1:
@@ -186,7 +188,7 @@ def parse_intrinsics(text: str | None) -> tuple[float, float, float, float] | No
     if text is None:
         return None
     parts = text.replace(" ", "").split(",")
-    values = [_number(p) for p in parts]
+    values = [float_or_none(p) for p in parts]
     if len(values) != 4 or any(v is None or not np.isfinite(v) for v in values) or values[0] <= 0 \
             or values[1] <= 0:  # type: ignore[operator]
         raise DepthError(f"intrinsics must be fx,fy,cx,cy with positive focal lengths, got {quote(text)}")
@@ -212,7 +214,7 @@ def parse_start(text: str | None, reference: Trajectory) -> tuple[np.ndarray, np
         return reference.rotations[0], reference.centres[0]
     if not text.strip():
         raise DepthError("--start: empty value (give x,y,z, x,y,z,rx,ry,rz or a pose file)")
-    values = [_number(p) for p in text.replace(" ", "").split(",")]
+    values = [float_or_none(p) for p in text.replace(" ", "").split(",")]
     if all(v is not None for v in values) and len(values) in (3, 6) and not Path(text).exists():
         array = np.array(values, dtype=np.float64)
         if not np.all(np.isfinite(array)):
@@ -319,17 +321,7 @@ def check_options(options: TransferOptions, read_files: bool = True) -> Transfer
     if options.frames is not None and options.frames < 2:
         raise ParaScaleError(f"--frames must be at least 2, got {options.frames}")
     for spec, role in ((options.ref_depth, "reference"), (options.target_depth, "target")):
-        option = f"--{'ref' if role == 'reference' else role}-depth"
-        if spec is None or STEM in spec:
-            continue
-        if not str(spec).strip():
-            raise DepthError(f"{option}: empty value (give a number, a file or a folder)")
-        value = _number(spec)
-        if value is not None and not Path(spec).exists():
-            try:
-                FixedDepth(value)
-            except DepthError as error:
-                raise DepthError(f"{option} {shorten(spec, 40)}: {error}") from None
+        if spec is None or STEM in spec or fixed_depth(spec, role) is not None:
             continue
         if not read_files:
             continue
@@ -340,7 +332,7 @@ def check_options(options: TransferOptions, read_files: bool = True) -> Transfer
         depth_source(spec, role, (_ANY_CLIP.rotations[0], _ANY_CLIP.centres[0]), n_frames,
                      parse_intrinsics(intrinsics), options.pixel_origin)
     if options.start is not None and STEM not in options.start:
-        values = [_number(p) for p in options.start.replace(" ", "").split(",")]
+        values = [float_or_none(p) for p in options.start.replace(" ", "").split(",")]
         if all(v is not None for v in values) and len(values) in (3, 6) and not Path(options.start).exists():
             parse_start(options.start, _ANY_CLIP)
         elif not read_files:

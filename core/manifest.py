@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParaScaleError, PoseFileError, quote, shorten
-from .formats.common import SIDECAR_SUFFIX, read_text
+from .formats.common import SIDECAR_SUFFIX, float_or_none, read_text
 from .parallax import normalize_mode
 
 # A manifest of 80k clips is a few MB; the limit only stops a wrong file from filling the memory.
@@ -84,22 +84,14 @@ def expand(spec: str | None, reference: Path) -> str | None:
     return str(path if path.is_absolute() else reference.parent / path)
 
 
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _numbers_list(text: str) -> bool:
     parts = text.replace(" ", "").split(",")
-    return len(parts) > 1 and all(_number(p) for p in parts)
+    return len(parts) > 1 and all(float_or_none(p) is not None for p in parts)
 
 
 def _depth_value(value: str, folder: Path) -> str:
     """A depth cell: a number stays a number unless a file of that name exists; anything else is a path."""
-    if _number(value) and not (folder / value).exists():
+    if float_or_none(value) is not None and not (folder / value).exists():
         return value
     return str(folder / value)
 

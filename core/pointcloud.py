@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PoseFileError, names_read_faults, quote, shorten
-from .formats.common import POINT_TEXT_LIMIT, _open_error, read_text, size_text, text_lines
+from .formats.common import POINT_TEXT_LIMIT, _open_error, float_or_none, read_text, size_text, text_lines
 from .poses import BLENDER_TO_OPENCV, MAX_COORDINATE, MIN_MAGNITUDE, positive_in_range
 
 NO_HIT_DEPTH = 1e9
@@ -181,16 +181,8 @@ def _parse_numbers(fields: list[str], path: Path, where: str) -> list[float]:
     try:
         return [float(v) for v in fields]
     except ValueError:
-        bad = next(v for v in fields if not _is_number(v))
+        bad = next(v for v in fields if not float_or_none(v) is not None)
         raise PoseFileError(path, where, f"not a number: {quote(bad)}") from None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _point_rows(path: Path, rows: Iterable[tuple[int, list[str]]], columns: slice, expected: str,

@@ -46,6 +46,15 @@ SIDECAR_SUFFIX = ".meta.json"
 SIDECAR_VERSION = 1
 
 
+def float_or_none(text: str) -> float | None:
+    """The number a token spells (as float() reads it), or None: the test every text parser uses to tell
+    numbers from names."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def numbers(values: np.ndarray) -> str:
     """Space-separated shortest round-trip representation of each float (lossless, one space)."""
     return " ".join(repr(float(v)) for v in np.asarray(values, dtype=np.float64).ravel().tolist())

@@ -37,6 +37,7 @@ from .common import (
     check_keys,
     check_rotations,
     checked_numbers,
+    float_or_none,
     intrinsics_from_pixels,
     load_json,
     number,
@@ -144,7 +145,7 @@ def read_realestate10k(path: str | Path, width: int | None = None, height: int |
         raise PoseFileError(path, "line 1", "empty file")
     # Loaders skip line 1 whatever it holds (a URL; VideoX-Fun's own presets leave it empty), so a first
     # line that is itself a pose row means the header is missing and the loaders would drop a frame.
-    if len(lines[0].split()) == RE10K_COLUMNS and all(_is_float(v) for v in lines[0].split()):
+    if len(lines[0].split()) == RE10K_COLUMNS and all(float_or_none(v) is not None for v in lines[0].split()):
         raise PoseFileError(path, "line 1", "expected the URL line (https://...) before the poses; "
                             "loaders skip line 1")
     rows = lines[1:]
@@ -159,7 +160,7 @@ def read_realestate10k(path: str | Path, width: int | None = None, height: int |
         try:
             table[index] = [float(v) for v in fields]
         except ValueError:
-            bad = next(v for v in fields if not _is_float(v))
+            bad = next(v for v in fields if not float_or_none(v) is not None)
             raise PoseFileError(path, where, f"not a number: {quote(bad)}") from None
         if not np.all(np.isfinite(table[index])):
             column = int(np.flatnonzero(~np.isfinite(table[index]))[0]) + 1
@@ -239,14 +240,6 @@ def _read_model_frame_file(path: Path, table: np.ndarray, extrinsic: np.ndarray,
     extra = {"clip_start": side["clip_start"], "clip_end": side["clip_end"]} if side else {}
     return build_trajectory(path, blender_to_opencv(rotations), centres, frames=frames, fps=rate, lens=lens,
                             intrinsics=intrinsics, **extra)
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _query_number(query: dict[str, list[str]], key: str, path: Path) -> float | None:
