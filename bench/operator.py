@@ -191,13 +191,9 @@ def bench_operator(n_frames: int, target: str) -> list[tuple[str, str, str]]:
                      f"end to end = {total / n_frames / per_view:.1f} evaluations per frame"))
         if isinstance(probe, backend.EmbreeGeometryDepth):
             # The anchor: Embree alone (embreex's cast of the same rays, no ray setup, no median).
-            times = []
-            for i in range(len(views)):
-                origins, directions, _, _ = probe._rays(views, i)
-                start = time.perf_counter()
-                probe._scene.run(origins, directions, query="DISTANCE")
-                times.append(time.perf_counter() - start)
-            anchor = float(np.median(times))
+            from geometry import raw_embree_ms_per_pose
+
+            anchor = raw_embree_ms_per_pose(probe, views, repeats=1) / 1e3
             rows.append((f"  Embree alone, the same rays (median of 20 views): {label}", f"{1e3 * anchor:.2f} ms",
                          f"the operator takes {total / n_frames / anchor:.1f}x this per transferred frame"))
     else:

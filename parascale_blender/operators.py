@@ -13,7 +13,7 @@ import numpy as np
 from ..core.errors import NoMotionError, ParaScaleError, TrajectoryError, frame_list
 from ..core.metrics import parallax_consistency
 from ..core.parallax import TransferResult, run_steps, shifted_steps, transfer, transfer_steps
-from ..core.poses import Trajectory, float32_precision_warning, float32_quantization
+from ..core.poses import Trajectory, float32_precision_warning
 from . import transfer_record
 from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
 from .depth_sources import reference_depth_probe, target_depth_probe
@@ -49,12 +49,8 @@ class TransferOutcome:
     reference: Trajectory
     record: transfer_record.TransferRecord
     pi_uncalibrated: np.ndarray
-    quantization: float
-    median_step: float
-
-    @property
-    def precision_warning(self) -> bool:
-        return float32_precision_warning(self.result.trajectory.centres) is not None
+    # The float32 keyframe warning (core.poses.float32_precision_warning), None when the path is safe.
+    precision_warning: str | None
 
     def report_lines(self) -> list[tuple[str, str]]:
         """(level, message) lines for Blender's report system."""
@@ -74,7 +70,7 @@ class TransferOutcome:
             lines.append(("WARNING", f"ParaScale: the per-frame scale did not converge at frame "
                                      f"{frame_list(unconverged)}"))
         if self.precision_warning:
-            lines.append(("WARNING", f"ParaScale: {float32_precision_warning(self.result.trajectory.centres)}"))
+            lines.append(("WARNING", f"ParaScale: {self.precision_warning}"))
         return lines
 
 
@@ -202,9 +198,8 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                           clip_scale=clip_scale, size_scale=float(np.sqrt(clip_scale[0] * clip_scale[1])),
                           euler_hint=euler_hint)
     transfer_record.store(camera, record)
-    quantization, median_step = float32_quantization(output.centres)
     return TransferOutcome(camera, result, reference_trajectory, record, np.asarray(pi_uncalibrated),
-                           quantization, median_step)
+                           float32_precision_warning(output.centres))
 
 
 class ChunkedTransfer:

@@ -496,8 +496,8 @@ def test_scene_camera_is_the_default_target_start(move):
 
 
 def test_float32_precision_warning(move, capfd):
-    operators = importlib.import_module(f"{module_name()}.parascale_blender.operators")
-    spacing, median = operators.float32_quantization(np.array([[1e6, 0, 0], [1e6 + 0.01, 0, 0], [1e6 + 0.02, 0, 0]]))
+    poses = importlib.import_module(f"{module_name()}.core.poses")  # the rule the operator warns with
+    spacing, median = poses.float32_quantization(np.array([[1e6, 0, 0], [1e6 + 0.01, 0, 0], [1e6 + 0.02, 0, 0]]))
     assert spacing == pytest.approx(0.0625) and median == pytest.approx(0.01)
     # The miniature far from the origin: steps of ~1e-4 at coordinates of 1e4 (float32 spacing ~1e-3).
     offset = np.array([1e4, 0.0, 0.0])
