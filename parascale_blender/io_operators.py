@@ -4,7 +4,10 @@ a trajectory from an external pose estimator can serve as the reference)."""
 
 from __future__ import annotations
 
+import time
 import warnings
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
@@ -14,13 +17,15 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core import formats
 from ..core.errors import ParaScaleError, TrajectoryError, one_line
+from ..core.parallax import run_steps, shifted_steps
 from ..core.poses import Trajectory
 from .camera_writing import find_written_camera, select_only, write_camera
+from .chunked_run import ChunkedRun, ModalRun, error_line
 from .depth_sources import IMPORTED_DEPTH
 from .scene_reading import (
     evaluated_depsgraph,
     preserved_frame,
-    read_camera_trajectory,
+    read_camera_trajectory_steps,
     scene_intrinsics,
     view_layer_of,
 )
@@ -63,40 +68,107 @@ def export_frames(context: bpy.types.Context, camera: bpy.types.Object) -> np.nd
     return np.arange(scene.frame_start, scene.frame_end + 1)
 
 
-def sample_at_subframes(scene: bpy.types.Scene, camera: bpy.types.Object, times: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def sample_at_subframes_steps(scene: bpy.types.Scene, camera: bpy.types.Object, times: np.ndarray
+                              ) -> Generator[int, None, tuple[np.ndarray, np.ndarray]]:
     """(world matrices (N, 4, 4), lens (N,)) of the camera evaluated at fractional frame times: Blender's own
     F-curves, constraints, drivers and parents at each subframe (frame_set with subframe), not an
-    interpolation of whole frames. The current frame and subframe are restored."""
+    interpolation of whole frames. Yields each time's index once it is read; the current frame and subframe
+    are restored (also when the generator is closed before its end)."""
     times = np.asarray(times, dtype=np.float64)
     matrices, lens = np.empty((times.size, 4, 4)), np.empty(times.size)
     view_layer = view_layer_of(scene)
     evaluated_depsgraph(scene)
     with preserved_frame(scene):
-        for i, time in enumerate(times):
-            frame = int(np.floor(time))
-            scene.frame_set(frame, subframe=float(time - frame))
+        for i, at in enumerate(times):
+            frame = int(np.floor(at))
+            scene.frame_set(frame, subframe=float(at - frame))
             evaluated = camera.evaluated_get(view_layer.depsgraph)
             matrices[i] = evaluated.matrix_world
             lens[i] = evaluated.data.lens
+            yield i
     if not np.all(np.isfinite(matrices)) or not np.all(np.isfinite(lens)):
         raise TrajectoryError(f"camera '{camera.name}' has a NaN or infinite value between its keyframes")
     return matrices, lens
 
 
-def export_trajectory(scene: bpy.types.Scene, camera: bpy.types.Object, frames: np.ndarray,
-                      plan: formats.ExportPlan, whole_frames: Trajectory) -> Trajectory:
-    """The trajectory to write: the whole frames when the plan keeps them, else the camera evaluated by
-    Blender at the plan's source times (subframes), numbered from the first frame at the plan's fps."""
+def export_trajectory_steps(scene: bpy.types.Scene, camera: bpy.types.Object, frames: np.ndarray,
+                            plan: formats.ExportPlan, whole_frames: Trajectory) -> Generator[int, None, Trajectory]:
+    """The trajectory to write: the whole frames when the plan keeps them (no steps), else the camera
+    evaluated by Blender at the plan's source times (subframes; a step each), numbered from the first frame
+    at the plan's fps."""
     if plan.times is None:
         return whole_frames.replace(fps=plan.fps)
-    matrices, lens = sample_at_subframes(scene, camera, plan.times)
+    matrices, lens = yield from sample_at_subframes_steps(scene, camera, plan.times)
     return Trajectory.from_matrices(matrices, frames=frames[0] + np.arange(plan.count, dtype=np.float64),
                                     fps=plan.fps, lens=lens, intrinsics=scene_intrinsics(scene, camera.data),
                                     clip_start=whole_frames.clip_start, clip_end=whole_frames.clip_end)
 
 
-class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
+@dataclass(frozen=True)
+class ExportOutcome:
+    """What one export wrote, and the report lines that say so."""
+
+    written: list[Path]
+    warnings: list[str]
+    summary: str
+
+    def report_lines(self) -> list[tuple[str, str]]:
+        return [("WARNING", f"ParaScale: {w}") for w in self.warnings] + [("INFO", self.summary)]
+
+
+def export_poses_steps(context: bpy.types.Context, options: object, resolution: tuple[int, int] | None = None,
+                       on_total: Callable[[int], None] | None = None) -> Generator[int, None, ExportOutcome]:
+    """Export Camera Poses in steps (the modal operator runs a few per timer event): `options` has the
+    operator's filepath, preset, camera, sidecar and timing. Yields the step number after each whole frame
+    read (0 .. N-1) and each subframe time evaluated (N ..); `on_total` is told how many steps there are in
+    all once the plan is known (after the whole frames). The file is written after the last step, so closing
+    the generator before (Esc) writes nothing and restores the frame. Raises a ParaScaleError or OSError on
+    bad input, with nothing written."""
+    scene = context.scene
+    path = Path(bpy.path.abspath(options.filepath))
+    suffix = file_suffix(options.preset)
+    if suffix and path.suffix.lower() != suffix:
+        path = path.with_name(path.name + suffix)
+    camera = export_camera(context, options.camera)
+    frames = export_frames(context, camera)
+    whole_frames = yield from read_camera_trajectory_steps(scene, camera, frames)
+    preset = options.preset if options.preset in formats.PRESETS else None
+    plan = formats.export_plan(whole_frames, preset, timing=options.timing, resolution=resolution)
+    if on_total is not None:
+        on_total(frames.size + (0 if plan.times is None else plan.count))
+    trajectory = yield from shifted_steps(export_trajectory_steps(scene, camera, frames, plan, whole_frames),
+                                          frames.size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = formats.write_trajectory(path, trajectory, options.preset, sidecar=options.sidecar,
+                                           timing=options.timing, resolution=resolution)
+    render = scene.render
+    summary = (f"ParaScale: wrote '{camera.name}' ({plan.describe(len(whole_frames))}; render "
+               f"{trajectory.intrinsics.width}x{trajectory.intrinsics.height}, {options.preset}"
+               f"{'' if render.resolution_percentage == 100 else ', resolution % applied'}) to "
+               + ", ".join(p.name for p in written))
+    return ExportOutcome(written, [one_line(str(w.message)) for w in caught], summary)
+
+
+class ExportRun(ChunkedRun[ExportOutcome]):
+    """An export run a little at a time between the UI's events (the steps of `export_poses_steps`)."""
+
+    def __init__(self, context: bpy.types.Context, options: object, resolution: tuple[int, int] | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
+        # The whole frames are the first part; how many output frames follow is known once they are read.
+        self.frames = len(export_frames(context, export_camera(context, options.camera)))
+        super().__init__(export_poses_steps(context, options, resolution, self._set_total), self.frames, clock)
+
+    def _set_total(self, total: int) -> None:
+        self.total = total
+
+    def position(self) -> tuple[str, int, int]:
+        if self.done <= self.frames:
+            return "exporting: reading frame", self.done, self.frames
+        return "exporting: evaluating output frame", self.done - self.frames, self.total - self.frames
+
+
+class PARASCALE_OT_export_poses(ModalRun, bpy.types.Operator, ExportHelper):
     """Write the calibrated camera's poses, at the scene's render resolution, to a pose file"""
 
     bl_idname = "parascale.export_poses"
@@ -122,32 +194,29 @@ class PARASCALE_OT_export_poses(bpy.types.Operator, ExportHelper):
                                 "a long move; a short one is padded by holding the last pose"),
     ], description="What a preset that changes the frame count does with time")
 
+    CANCELLED_MESSAGE = "ParaScale: export cancelled; nothing was written"
+    ERRORS = (ParaScaleError, OSError)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        # The file browser calls execute once a file is chosen: in the UI the export then runs modal.
+        self._interactive = context.window is not None
+        return ExportHelper.invoke(self, context, event)
+
     def execute(self, context: bpy.types.Context) -> set[str]:
-        path = Path(bpy.path.abspath(self.filepath))
+        interactive, self._interactive = getattr(self, "_interactive", False), False
         try:
-            suffix = file_suffix(self.preset)
-            if suffix and path.suffix.lower() != suffix:
-                path = path.with_name(path.name + suffix)
-            camera = export_camera(context, self.camera)
-            frames = export_frames(context, camera)
-            whole_frames = read_camera_trajectory(context.scene, camera, frames)
-            preset = self.preset if self.preset in formats.PRESETS else None
-            plan = formats.export_plan(whole_frames, preset, timing=self.timing)
-            trajectory = export_trajectory(context.scene, camera, frames, plan, whole_frames)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                written = formats.write_trajectory(path, trajectory, self.preset, sidecar=self.sidecar,
-                                                   timing=self.timing)
-        except (ParaScaleError, OSError) as error:
-            self.report({"ERROR"}, str(error).splitlines()[0] if str(error) else type(error).__name__)
+            if interactive and context.window is not None:
+                return self.start_run(context, ExportRun(context, self))
+            # Scripts and background mode: all at once.
+            outcome = run_steps(export_poses_steps(context, self))
+        except self.ERRORS as error:
+            self.report({"ERROR"}, error_line(error))
             return {"CANCELLED"}
-        for warning in caught:
-            self.report({"WARNING"}, f"ParaScale: {one_line(str(warning.message))}")
-        render = context.scene.render
-        self.report({"INFO"}, f"ParaScale: wrote '{camera.name}' ({plan.describe(len(whole_frames))}; render "
-                              f"{trajectory.intrinsics.width}x{trajectory.intrinsics.height}, {self.preset}"
-                              f"{'' if render.resolution_percentage == 100 else ', resolution % applied'}) to "
-                              + ", ".join(p.name for p in written))
+        return self.finish_run(context, outcome)
+
+    def finish_run(self, context: bpy.types.Context, outcome: ExportOutcome) -> set[str]:
+        for level, message in outcome.report_lines():
+            self.report({level}, message)
         return {"FINISHED"}
 
 

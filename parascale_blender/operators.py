@@ -16,6 +16,7 @@ from ..core.parallax import TransferResult, run_steps, shifted_steps, transfer, 
 from ..core.poses import Trajectory, float32_precision_warning
 from . import transfer_record
 from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
+from .chunked_run import ChunkedRun, ModalRun
 from .depth_sources import reference_depth_probe, target_depth_probe
 from .scene_reading import (
     pose_rotations,
@@ -202,57 +203,31 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                            float32_precision_warning(output.centres))
 
 
-class ChunkedTransfer:
+class ChunkedTransfer(ChunkedRun[TransferOutcome]):
     """A transfer run a little at a time, between the UI's events: `advance` runs steps for a time budget
     and returns the outcome once the camera is written; `cancel` stops it with the scene as it was. The
     modal operator is a thin shell over this (which the tests drive without a window)."""
 
     def __init__(self, context: bpy.types.Context, settings: object | None = None,
                  clock: Callable[[], float] = time.perf_counter):
-        self.steps = transfer_camera_move_steps(context, settings)
         scene = context.scene
-        self.total = progress_steps(scene, scene.parascale if settings is None else settings)
-        self.done = 0
-        self.clock = clock
-        self.started = clock()
+        total = progress_steps(scene, scene.parascale if settings is None else settings)
+        super().__init__(transfer_camera_move_steps(context, settings), total, clock)
 
-    def advance(self, budget: float) -> TransferOutcome | None:
-        """Run steps for about `budget` seconds (at least one). The outcome when the transfer has finished,
-        else None. A ParaScaleError (bad input) propagates, with nothing changed."""
-        deadline = self.clock() + budget
-        while True:
-            try:
-                self.done = next(self.steps) + 1
-            except StopIteration as stop:
-                self.done = self.total
-                return stop.value
-            if self.clock() >= deadline:
-                return None
-
-    def cancel(self) -> None:
-        self.steps.close()
-
-    def status(self) -> str:
-        """'ParaScale: reading frame 12 of 250, 3 s, about 9 s left (Esc to cancel)'."""
+    def position(self) -> tuple[str, int, int]:
         frames = self.total // 2
-        phase, index = ("reading", self.done) if self.done <= frames else ("solving", self.done - frames)
-        elapsed = self.clock() - self.started
-        left = elapsed * (self.total - self.done) / self.done if self.done else float("nan")
-        remaining = f", about {left:.0f} s left" if np.isfinite(left) else ""
-        return (f"ParaScale: {phase} frame {min(index, frames)} of {frames}, {elapsed:.0f} s{remaining} "
-                "(Esc to cancel)")
+        return ("reading frame", self.done, frames) if self.done <= frames else \
+            ("solving frame", self.done - frames, frames)
 
 
-class PARASCALE_OT_transfer_camera_move(bpy.types.Operator):
+class PARASCALE_OT_transfer_camera_move(ModalRun, bpy.types.Operator):
     """Write a new camera that moves through the target scene with the reference's parallax, frame by frame"""
 
     bl_idname = "parascale.transfer_camera_move"
     bl_label = "Transfer Camera Move"
     bl_options = {"REGISTER", "UNDO"}
 
-    # Seconds of work per timer event: the viewport stays responsive between them.
-    STEP_BUDGET = 0.05
-    TIMER_INTERVAL = 0.01
+    CANCELLED_MESSAGE = "ParaScale: transfer cancelled; nothing was changed"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         # Scripts and background mode: all at once.
@@ -261,46 +236,14 @@ class PARASCALE_OT_transfer_camera_move(bpy.types.Operator):
         except ParaScaleError as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
-        return self._finish(context, outcome)
+        return self.finish_run(context, outcome)
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         if context.window is None:  # no UI to stay responsive for
             return self.execute(context)
-        self._run = ChunkedTransfer(context)
-        wm = context.window_manager
-        wm.progress_begin(0, self._run.total)
-        self._timer = wm.event_timer_add(self.TIMER_INTERVAL, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
+        return self.start_run(context, ChunkedTransfer(context))
 
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        if event.type in {"ESC", "RIGHTMOUSE"}:
-            self._run.cancel()
-            self._end_feedback(context)
-            self.report({"WARNING"}, "ParaScale: transfer cancelled; nothing was changed")
-            return {"CANCELLED"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        try:
-            outcome = self._run.advance(self.STEP_BUDGET)
-        except ParaScaleError as error:
-            self._end_feedback(context)
-            self.report({"ERROR"}, str(error))
-            return {"CANCELLED"}
-        if outcome is None:
-            context.window_manager.progress_update(self._run.done)
-            context.workspace.status_text_set(self._run.status())
-            return {"RUNNING_MODAL"}
-        self._end_feedback(context)
-        return self._finish(context, outcome)
-
-    def _end_feedback(self, context: bpy.types.Context) -> None:
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        context.workspace.status_text_set(None)
-
-    def _finish(self, context: bpy.types.Context, outcome: TransferOutcome) -> set[str]:
+    def finish_run(self, context: bpy.types.Context, outcome: TransferOutcome) -> set[str]:
         select_only(context, outcome.camera)
         for level, message in outcome.report_lines():
             self.report({level}, message)

@@ -207,10 +207,16 @@ def read_camera_trajectory(scene: bpy.types.Scene, camera: bpy.types.Object, fra
                            ) -> Trajectory:
     """The camera's evaluated trajectory over `frames` (default: the scene's range), with its per-frame
     lens, its sensor and the scene's render frame and fps."""
+    return run_steps(read_camera_trajectory_steps(scene, camera, frames))
+
+
+def read_camera_trajectory_steps(scene: bpy.types.Scene, camera: bpy.types.Object, frames: np.ndarray | None = None
+                                 ) -> Generator[int, None, Trajectory]:
+    """`read_camera_trajectory` one frame at a time: yields each frame index once that frame is read."""
     if camera is None or camera.type != "CAMERA":
         raise TrajectoryError("the object to read is not a camera")
     frames = scene_frame_range(scene) if frames is None else np.asarray(frames, dtype=np.int64)
-    samples = sample_cameras(scene, [camera], frames)[0]
+    samples = (yield from sample_cameras_steps(scene, [camera], frames))[0]
     data = camera.data
     return samples.trajectory(scene_intrinsics(scene, data), scene_fps(scene), data.clip_start, data.clip_end)
 

@@ -110,27 +110,51 @@ class StandInWindowManager:
         self.calls.append(("modal",))
 
 
-def shell_and_context():
-    """The operator's own invoke/modal functions on a stand-in instance, and a context whose scene and view
-    layer are real while the window, window manager and workspace are stand-ins."""
-    cls = operators().PARASCALE_OT_transfer_camera_move
+def operator_shell(cls, **attributes):
+    """A stand-in instance running the operator's own functions (invoke, execute, finish_run, ...: those
+    `cls` defines) and the shared modal shell (chunked_run.ModalRun), with `attributes` (the operator's
+    properties) set; reports are kept."""
+    modal_run = importlib.import_module(f"{module_name()}.parascale_blender.chunked_run").ModalRun
 
-    class Shell:
+    class Shell(modal_run):
         STEP_BUDGET, TIMER_INTERVAL = 0.0, cls.TIMER_INTERVAL
-        invoke, modal, execute = cls.invoke, cls.modal, cls.execute
-        _finish, _end_feedback = cls._finish, cls._end_feedback
+        CANCELLED_MESSAGE, ERRORS = cls.CANCELLED_MESSAGE, cls.ERRORS
 
         def __init__(self):
             self.reports = []
+            for name, value in attributes.items():
+                setattr(self, name, value)
 
         def report(self, levels, message):
             self.reports.append((sorted(levels)[0], message))
 
+    for name, value in vars(cls).items():
+        if callable(value) and not name.startswith("__") and not isinstance(value, type):
+            setattr(Shell, name, value)
+    return Shell()
+
+
+def stand_in_context(**extra):
+    """A context whose scene and view layer are real while the window, window manager and workspace are
+    stand-ins; the status texts set are collected."""
     statuses = []
     context = SimpleNamespace(scene=bpy.context.scene, view_layer=bpy.context.view_layer, window=object(),
                               window_manager=StandInWindowManager(),
-                              workspace=SimpleNamespace(status_text_set=statuses.append))
-    return Shell(), context, statuses
+                              workspace=SimpleNamespace(status_text_set=statuses.append), **extra)
+    return context, statuses
+
+
+def run_to_end(shell, context) -> set[str]:
+    """Timer events until the modal run stops; what it returned then."""
+    result = {"RUNNING_MODAL"}
+    while result == {"RUNNING_MODAL"}:
+        result = shell.modal(context, SimpleNamespace(type="TIMER"))
+    return result
+
+
+def shell_and_context():
+    """The operator's own invoke/modal functions on a stand-in instance, and a stand-in context."""
+    return operator_shell(operators().PARASCALE_OT_transfer_camera_move), *stand_in_context()
 
 
 def test_the_modal_operator_shows_progress_and_finishes(geometry_move):
@@ -138,9 +162,7 @@ def test_the_modal_operator_shows_progress_and_finishes(geometry_move):
     assert shell.invoke(context, SimpleNamespace(type="LEFTMOUSE")) == {"RUNNING_MODAL"}
     assert "Ref.ParaScale" not in bpy.data.objects
     assert shell.modal(context, SimpleNamespace(type="MOUSEMOVE")) == {"PASS_THROUGH"}  # the viewport stays live
-    result = {"RUNNING_MODAL"}
-    while result == {"RUNNING_MODAL"}:
-        result = shell.modal(context, SimpleNamespace(type="TIMER"))
+    result = run_to_end(shell, context)
     assert result == {"FINISHED"}
     calls = context.window_manager.calls
     updates = [c[1] for c in calls if c[0] == "update"]
@@ -169,9 +191,7 @@ def test_bad_input_in_the_modal_run_is_one_error_line(geometry_move):
     before = _snapshot(scene)
     shell, context, _ = shell_and_context()
     shell.invoke(context, SimpleNamespace(type="LEFTMOUSE"))
-    result = {"RUNNING_MODAL"}
-    while result == {"RUNNING_MODAL"}:
-        result = shell.modal(context, SimpleNamespace(type="TIMER"))
+    result = run_to_end(shell, context)
     assert result == {"CANCELLED"} and len(shell.reports) == 1 and shell.reports[0][0] == "ERROR"
     assert "holds no visible geometry" in shell.reports[0][1]
     assert _snapshot(scene) == before
