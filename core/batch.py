@@ -50,6 +50,7 @@ from .fileio import (
 from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format, resolve_preset
 from .formats.common import SIDECAR_SUFFIX, float_or_none, json_ready
 from .formats.nerf import COLMAP_FILES
+from .framing import anchor_from_options, check_subject_options
 from .manifest import STEM, ClipJob, find_clips, folder_jobs, is_manifest, read_manifest, take_shard
 from .parallax import MODES, TransferResult, transfer
 from .pointcloud import (
@@ -247,6 +248,8 @@ class TransferOptions:
     preset: str | None = None
     frames: int | None = None
     input_format: str | None = None
+    reference_subject: str | None = None  # 'X,Y,Z': keep the subject framed (core.framing)
+    subject: str | None = None  # 'X,Y,Z': the target's subject (None: found by depth along the start view)
 
 
 def calibrate(reference: Trajectory, options: TransferOptions, mode: str | None = None) -> TransferResult:
@@ -256,14 +259,16 @@ def calibrate(reference: Trajectory, options: TransferOptions, mode: str | None 
                              len(reference), parse_intrinsics(options.ref_intrinsics), options.pixel_origin)
     target_probe = depth_source(options.target_depth, "target", start, len(reference),
                                 parse_intrinsics(options.target_intrinsics), options.pixel_origin)
+    anchor = anchor_from_options(reference, options.reference_subject, options.subject, target_probe, *start)
     try:
-        return transfer(reference, ref_probe, target_probe, start_rotation=start[0], start_centre=start[1],
-                        mode=mode or options.mode)
+        result = transfer(reference, ref_probe, target_probe, start_rotation=start[0], start_centre=start[1],
+                          mode=mode or options.mode, reorient=anchor)
     except TrajectoryError as error:
         if isinstance(error, NoMotionError):
             raise
         # The inputs passed their checks; the scaled result left the range (a depth ratio of 1e28, say).
         raise TrajectoryError(f"the calibrated camera cannot be stored: {error}") from None
+    return result if anchor is None else anchor.framed(result)
 
 
 def all_mode_summaries(reference: Trajectory, options: TransferOptions, chosen: TransferResult
@@ -308,6 +313,7 @@ def check_options(options: TransferOptions, read_files: bool = True) -> Transfer
     depth not given (a manifest gives it per clip) are left to the clip."""
     parse_intrinsics(options.ref_intrinsics)
     parse_intrinsics(options.target_intrinsics)
+    check_subject_options(options.reference_subject, options.subject)
     if options.preset:
         options = replace(options, preset=_preset_key(options.preset))
         preset = PRESETS[options.preset]

@@ -118,6 +118,14 @@ def _add_transfer_options(parser: argparse.ArgumentParser, batch: bool = False) 
     parser.add_argument("--target-depth", required=not batch, help=_depth_help("target") + per_clip)
     parser.add_argument("--start", help="target start pose: x,y,z | x,y,z,rx,ry,rz (Blender XYZ Euler, degrees) "
                         "| a pose file (its first frame); default: the reference's first pose")
+    parser.add_argument("--reference-subject", metavar="X,Y,Z",
+                        help="keep the subject framed: the reference's subject point (its world position); each "
+                        "frame's rotation turns by the least angle that puts the target's subject where this "
+                        "one is in the reference's frame, Pi per frame kept")
+    parser.add_argument("--subject", metavar="X,Y,Z",
+                        help="the target's subject point (needs --reference-subject); default: found by depth "
+                        "along the start view (on the ray through the reference subject's image position at "
+                        "the first frame, at the target depth measured from the start pose)")
     parser.add_argument("--mode", default="per-frame", choices=["per-frame", "global", "uncalibrated"])
     parser.add_argument("--ref-intrinsics", help="fx,fy,cx,cy (pixels) of a reference depth map")
     parser.add_argument("--target-intrinsics", help="fx,fy,cx,cy (pixels) of a target depth map")
@@ -180,7 +188,8 @@ def _options(args: argparse.Namespace) -> TransferOptions:
     return TransferOptions(ref_depth=args.ref_depth, target_depth=args.target_depth, mode=normalize_mode(args.mode),
                            start=args.start, target_intrinsics=args.target_intrinsics,
                            ref_intrinsics=args.ref_intrinsics, pixel_origin=args.pixel_origin, format=args.format,
-                           preset=args.preset, frames=args.frames, input_format=args.in_format)
+                           preset=args.preset, frames=args.frames, input_format=args.in_format,
+                           reference_subject=args.reference_subject, subject=args.subject)
 
 
 def _fmt(value: object, spec: str = ".6g") -> str:
@@ -231,13 +240,16 @@ def command_transfer(args: argparse.Namespace) -> int:
     precision = float32_precision_warning(result.trajectory.centres)
     if args.json:
         print(json.dumps(json_ready({"written": [str(p) for p in written], "mode": result.mode,
-                                      "summaries": summaries, "warnings": [precision] if precision else []}),
+                                      "summaries": summaries, "warnings": [precision] if precision else [],
+                                      **({"framing": result.framing.summary()} if result.framing else {})}),
                          indent=1))
     else:
         print(f"wrote {', '.join(str(p) for p in written)} ({len(result.trajectory)} frames calibrated, "
               f"mode {result.mode.replace('_', '-')}; * = written)")
         print(summary_table(summaries, result.mode))
         print(export_summary(result.trajectory, plan, result.pi_realized))
+        if result.framing is not None:
+            print(result.framing.text())
         unconverged = summaries[result.mode]["unconverged_frames"]  # type: ignore[index]
         if unconverged:
             print(f"warning: the per-frame solve did not converge at frames {unconverged}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -12,7 +12,14 @@ from .depth import DepthProbe, Views, as_probe, probe_depths
 from .errors import DepthError, NoDepthError, NoMotionError, TrajectoryError, frame_list
 from .poses import Trajectory, _as_rotations
 
+if TYPE_CHECKING:
+    from .framing import FramingReport
+
 T = TypeVar("T")
+
+# rotations = reorient(frame indices, untouched rotations, centres): the rotation written at a pose given
+# where the camera is (subject anchoring, core/framing.py); the target depth is measured with it.
+Reorient = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 MODES = ("per_frame", "global", "uncalibrated")
 
@@ -68,6 +75,8 @@ class TransferResult:
     source_reference: str = ""
     source_target: str = ""
     missing_target_frames: list[int] = field(default_factory=list)
+    # Subject anchoring (core/framing.py): how the written move frames its subject; None without it.
+    framing: FramingReport | None = None
 
     @property
     def pi_total_reference(self) -> float:
@@ -100,6 +109,7 @@ class TransferResult:
             "frames_without_target_depth": list(self.missing_target_frames),
             "source_reference": self.source_reference,
             "source_target": self.source_target,
+            **({"framing": self.framing.summary()} if self.framing is not None else {}),
         }
 
 
@@ -152,11 +162,12 @@ def _solve_affine(directions: np.ndarray, ref_depth: np.ndarray, g: np.ndarray, 
 
 def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.ndarray, target_depth: DepthProbe | float,
              start_rotation: np.ndarray | None = None, start_centre: np.ndarray | None = None,
-             mode: str = "per_frame", tolerance: float = 1e-9, max_iterations: int = 64) -> TransferResult:
+             mode: str = "per_frame", tolerance: float = 1e-9, max_iterations: int = 64,
+             reorient: Reorient | None = None) -> TransferResult:
     """Re-realize `reference` against the target scene's own depth (METHOD.md "Transfer"): `transfer_steps`
     run to the end."""
     return run_steps(transfer_steps(reference, reference_depth, target_depth, start_rotation, start_centre, mode,
-                                    tolerance, max_iterations))
+                                    tolerance, max_iterations, reorient=reorient))
 
 
 def run_steps(steps: Generator[int, None, T], on_step: Callable[[int], None] | None = None) -> T:
@@ -187,7 +198,8 @@ def shifted_steps(steps: Generator[int, None, T], offset: int) -> Generator[int,
 def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | np.ndarray,
                    target_depth: DepthProbe | float, start_rotation: np.ndarray | None = None,
                    start_centre: np.ndarray | None = None, mode: str = "per_frame", tolerance: float = 1e-9,
-                   max_iterations: int = 64) -> Generator[int, None, TransferResult]:
+                   max_iterations: int = 64, reorient: Reorient | None = None
+                   ) -> Generator[int, None, TransferResult]:
     """`transfer`, one frame at a time: yields the number of frames solved so far (0 .. N-1) after each
     frame of the per-frame solve, and returns the TransferResult. A caller that stops early (an Esc in the
     add-on's modal operator) closes it; nothing has been produced then.
@@ -196,6 +208,8 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
     `target_depth` measures the target scene from any pose. The move starts at the target start pose
     (default: the reference's first pose). Rotation is untouched: R'_t = Q R_t with Q = R'_0 R_0^T.
     Lens, sensor and fps are copied; the clip range is scaled by the depth ratio.
+    With `reorient` (subject anchoring, core/framing.py) the rotation written at each pose is
+    reorient(frame, Q R_t, centre), and every depth of the target is measured with that rotation.
     """
     mode = normalize_mode(mode)
     ref_views = Views.of(reference)
@@ -225,16 +239,18 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
     affine = None
     if mode == "per_frame":
         affine = target.affine_form(out_views)
+        if affine is not None and reorient is not None and np.any(affine[0]):
+            affine = None  # affine at a fixed rotation only: a reoriented view turns with the centre
         if affine is not None:
             g, h = affine
             scale = _solve_affine(directions, ref_depth[1:], g[1:], h[1:], c0)
             iterations[:] = 1
         else:
             scale, converged, iterations, solved_depth = yield from _solve_per_frame(
-                target, out_views, directions, ref_depth, c0, tolerance, max_iterations, reference.frames)
+                target, out_views, directions, ref_depth, c0, tolerance, max_iterations, reference.frames, reorient)
     else:
         if mode == "global":
-            d0 = probe_depths(target, out_views.take(0), "target depth", reference.frames)[0]
+            d0 = probe_depths(target, _posed(out_views, 0, c0, reorient), "target depth", reference.frames)[0]
             s = d0 / ref_depth[0]
         else:
             s = 1.0
@@ -243,6 +259,8 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
     if mode != "per_frame" or affine is not None:
         yield n_steps  # the whole clip was solved at once
     centres = np.vstack([c0[None], c0 + np.cumsum(directions * scale[:, None], axis=0)])
+    if reorient is not None:
+        rotations = reorient(np.arange(len(reference)), rotations, centres)
     # The depth at every written pose: a converged frame was measured there by the solve; the other frames
     # are measured here.
     depth_target = np.full(len(reference), np.nan)
@@ -251,7 +269,7 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
     remeasure = np.flatnonzero(~np.isfinite(depth_target))
     if remeasure.size:
         depth_target[remeasure] = np.asarray(
-            target(out_views.take(remeasure, centres=centres[remeasure])), np.float64)
+            target(out_views.take(remeasure, rotations=rotations[remeasure], centres=centres[remeasure])), np.float64)
     missing = np.flatnonzero(~np.isfinite(depth_target))
     if mode == "per_frame" and missing.size:
         frames = reference.frames[missing].astype(int).tolist()
@@ -274,8 +292,17 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
     )
 
 
+def _posed(views: Views, index: int, centre: np.ndarray, reorient: Reorient | None) -> Views:
+    """View `index` moved to `centre`, with the rotation written there (untouched without `reorient`)."""
+    if reorient is None:
+        return views.take(index, centres=centre)
+    indices = np.atleast_1d(index)
+    return views.take(indices, rotations=reorient(indices, views.rotations[indices], centre), centres=centre)
+
+
 def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, ref_depth: np.ndarray,
-                     start: np.ndarray, tolerance: float, max_iterations: int, frames: np.ndarray
+                     start: np.ndarray, tolerance: float, max_iterations: int, frames: np.ndarray,
+                     reorient: Reorient | None = None
                      ) -> Generator[int, None, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Frame by frame: s_t = D'(R'_t, C'_{t-1} + s_t u_t) / Zbar_t, a fixed point in s_t, i.e. a root of
     f(s) = s Zbar_t - D'(s) with f(0) = -D'(C'_{t-1}) < 0. Secant steps (exact in one step where the depth
@@ -291,6 +318,7 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
     step after it is Newton's with the slope the previous frame measured (at the start: the depth moving
     with the view axis, D(s) ~ D(C'_{t-1}) - s (f_t . u_t)), so most frames converge on the second
     evaluation.
+    With `reorient`, each pose is measured with the rotation written there (subject anchoring).
     Returns the scales, which frames converged, the evaluations per frame and, at converged frames, the
     depth measured at the accepted scale."""
     n_steps = directions.shape[0]
@@ -310,7 +338,7 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
     rate_beyond_view_axis = 0.0
 
     def depth_at(t: int, centre: np.ndarray) -> float:
-        return float(target(views.take(t, centres=centre))[0])
+        return float(target(_posed(views, t, centre, reorient))[0])
 
     for t in range(1, n_steps + 1):
         u = directions[t - 1]

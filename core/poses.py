@@ -528,9 +528,12 @@ def reanchor(trajectory: Trajectory, start_rotation: np.ndarray, start_centre: n
 
 
 def rotation_angle(rotations: np.ndarray) -> np.ndarray:
-    """Geodesic angle (radians) of each rotation matrix."""
-    trace = np.einsum("...ii->...", np.asarray(rotations, dtype=np.float64))
-    return np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0))
+    """Geodesic angle (radians) of each rotation matrix: atan2(sin, cos) from its skew part and trace, exact to
+    rounding near 0 and pi (arccos of the trace alone loses sqrt(eps) ~ 1e-8 rad near 0)."""
+    r = np.asarray(rotations, dtype=np.float64)
+    trace = np.einsum("...ii->...", r)
+    skew = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], axis=-1)
+    return np.arctan2(np.linalg.norm(skew, axis=-1) / 2.0, (trace - 1.0) / 2.0)
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> np.ndarray:

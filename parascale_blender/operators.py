@@ -11,6 +11,7 @@ import bpy
 import numpy as np
 
 from ..core.errors import NoMotionError, ParaScaleError, TrajectoryError, frame_list
+from ..core.framing import SubjectError, subject_anchor
 from ..core.metrics import parallax_consistency
 from ..core.parallax import TransferResult, run_steps, shifted_steps, transfer, transfer_steps
 from ..core.poses import Trajectory, float32_precision_warning
@@ -24,6 +25,7 @@ from .scene_reading import (
     recording_moving_objects,
     sample_cameras,
     sample_cameras_steps,
+    sample_object_positions,
     scene_fps,
     scene_frame_range,
     scene_intrinsics,
@@ -72,6 +74,8 @@ class TransferOutcome:
                                      f"{frame_list(unconverged)}"))
         if self.precision_warning:
             lines.append(("WARNING", f"ParaScale: {self.precision_warning}"))
+        if result.framing is not None:
+            lines.append(("INFO", f"ParaScale: {result.framing.text()}"))
         return lines
 
 
@@ -92,6 +96,24 @@ def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
     start, end = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
                   else (settings.frame_start, settings.frame_end))
     return 2 * max(1, end - start + 1)
+
+
+def _chosen_subjects(settings: object, scene: bpy.types.Scene, reference_scene: bpy.types.Scene
+                     ) -> tuple[bpy.types.Object, bpy.types.Object | None] | None:
+    """(reference subject, target subject or None) when Keep Subject Framed is on, else None; each must be
+    in its side's scene."""
+    if not settings.keep_subject_framed:
+        return None
+    reference_subject, target_subject = settings.reference_subject, settings.target_subject
+    if reference_subject is None:
+        raise SubjectError("Keep Subject Framed: choose a reference subject (the object the reference move frames)")
+    if reference_scene.objects.get(reference_subject.name) != reference_subject:
+        raise SubjectError(f"the reference subject '{reference_subject.name}' is not in the reference's scene "
+                           f"'{reference_scene.name}'")
+    if target_subject is not None and scene.objects.get(target_subject.name) != target_subject:
+        raise SubjectError(f"the target subject '{target_subject.name}' is not in the scene '{scene.name}': choose "
+                           "an object of the target scene")
+    return reference_subject, target_subject
 
 
 def _output_rotation_mode(reference: bpy.types.Object) -> str:
@@ -140,6 +162,7 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
 
     # The reference may live in a Blender scene of its own; it is then read there, at the same frames.
     reference_scene = scene_of(reference, scene)
+    subjects = _chosen_subjects(settings, scene, reference_scene)
     with preserved_frame(scene), preserved_frame(reference_scene):
         # Sampling the cameras visits every frame: what Blender re-evaluates on the way is what moves.
         with recording_moving_objects() as moving_names:
@@ -168,10 +191,19 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         start_rotation = pose_rotations(start_samples.matrices[:1])[0]
         start_centre = start_samples.matrices[0, :3, 3].copy()
         mode = settings.mode.lower()
+        anchor = None
+        if subjects is not None:
+            reference_subject, target_subject = subjects
+            anchor = subject_anchor(
+                reference_trajectory, sample_object_positions(reference_scene, reference_subject, frames),
+                None if target_subject is None else sample_object_positions(scene, target_subject, frames),
+                target_probe, start_rotation, start_centre)
         # Inside the preserved frames: a scene that moves is read at each frame the solve measures.
         result = yield from shifted_steps(transfer_steps(
             reference_trajectory, reference_probe, target_probe, start_rotation, start_centre, mode=mode,
-            tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS), frames.size)
+            tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS, reorient=anchor), frames.size)
+        if anchor is not None:
+            result = anchor.framed(result)
         if mode == "uncalibrated":
             pi_uncalibrated = result.pi_realized
         else:
@@ -186,7 +218,8 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         pi_realized=result.pi_realized, pi_uncalibrated=np.asarray(pi_uncalibrated, dtype=np.float64),
         scale=result.scale, depth_reference=result.depth_reference, depth_target=result.depth_target,
         centres=output.centres, reference_centres=reference_trajectory.centres, start_centre=start_centre,
-        start_rotation=start_rotation, pce=consistency.pce, bias=consistency.bias)
+        start_rotation=start_rotation, pce=consistency.pce, bias=consistency.bias,
+        **transfer_record.framing_fields(result.framing))
 
     # Everything that can fail on bad input has run: from here on the scene is changed.
     rotation_mode = _output_rotation_mode(reference)

@@ -61,6 +61,14 @@ class VIEW3D_PT_parascale(SidebarPanel, bpy.types.Panel):
             col.prop(settings, "geometry_resolution")
         col.prop(settings, "show_overlay")
 
+        box = layout.box()
+        box.prop(settings, "keep_subject_framed")
+        if settings.keep_subject_framed:
+            box.prop(settings, "reference_subject")
+            box.prop(settings, "target_subject")
+            if settings.target_subject is None:
+                box.label(text="Target subject: found by depth along the start view", icon="INFO")
+
         layout.operator("parascale.transfer_camera_move", icon="CON_CAMERASOLVER")
         row = layout.row(align=True)
         row.operator("parascale.export_poses", icon="EXPORT")

@@ -77,6 +77,19 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
 
     mode: EnumProperty(name="Mode", items=MODES, default="PER_FRAME",
                        description="How the move is scaled to the target scene")
+    # Subject anchoring (core/framing.py): off by default, the transfer is then the paper's (rotation untouched).
+    keep_subject_framed: BoolProperty(
+        name="Keep Subject Framed", default=False,
+        description="Turn each frame's rotation by the least angle that keeps the target subject where the "
+                    "reference subject is in the reference's frame (Pi per frame kept)")
+    reference_subject: PointerProperty(
+        name="Reference Subject", type=bpy.types.Object,
+        description="The object (or empty) the reference move frames: its origin, at every frame")
+    target_subject: PointerProperty(
+        name="Target Subject", type=bpy.types.Object,
+        description="The object (or empty) to frame like the reference subject: its origin, at every frame "
+                    "(empty: found by depth along the target start's view, on the ray through the reference "
+                    "subject's image position at the first frame, at the target depth measured there)")
     use_scene_range: BoolProperty(name="Scene Range", default=True, update=_use_scene_range_update,
                                   description="Transfer the scene's frame range")
     frame_start: IntProperty(name="Start", default=1, description="First frame to transfer")

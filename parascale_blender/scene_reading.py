@@ -321,3 +321,22 @@ def read_collection_bounds(scene: bpy.types.Scene, collection: bpy.types.Collect
         raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
     points = np.concatenate(corners)
     return points.min(axis=0), points.max(axis=0)
+
+
+def sample_object_positions(scene: bpy.types.Scene, obj: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
+    """An object's evaluated world position (its origin: parents, constraints, drivers honoured) at every
+    frame, (N, 3); the current frame is restored. A NaN, infinite or out-of-range position names the object
+    and the frames."""
+    frames = np.asarray(frames, dtype=np.int64)
+    positions = np.empty((frames.size, 3))
+    view_layer = view_layer_of(scene)
+    evaluated_depsgraph(scene)
+    with preserved_frame(scene):
+        for i, frame in enumerate(frames):
+            scene.frame_set(int(frame))
+            positions[i] = obj.evaluated_get(view_layer.depsgraph).matrix_world.translation
+    usable = in_range(positions, 0.0, MAX_COORDINATE).all(axis=1)
+    if not np.all(usable):
+        raise TrajectoryError(f"'{obj.name}' has a non-finite position at frame {frame_list(frames[~usable])} (a NaN, "
+                              f"infinite or beyond-{MAX_COORDINATE:g} value in its keyframes, drivers or parents)")
+    return positions

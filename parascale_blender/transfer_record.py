@@ -10,6 +10,9 @@ Fields (arrays over steps have N-1 entries for t = 1..N-1, arrays over frames ha
 - centres (N*3, the written path, to tell when the camera was edited afterwards: stale),
   reference_centres (N*3, the reference path as read, in its own scene), start_centre, start_rotation
   (the target start pose, 3 and 9 floats), pce, bias
+- framing_error, rotation_change (N each, only with Keep Subject Framed: the target subject's image
+  position against the reference subject's as a fraction of the frame width, and the written rotation's
+  angle from the untouched one in degrees; core.framing.FramingReport)
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 
 RECORD_KEY = "parascale"
 RECORD_VERSION = 1
+# Per-frame arrays only a transfer with Keep Subject Framed stores.
+OPTIONAL_ARRAYS = ("framing_error", "rotation_change")
 # A camera whose path moved by more than this fraction of the move's own extent since the transfer was
 # edited by hand (float32 keyframes add a few ulps of the coordinates on top, see is_stale).
 STALE_TOLERANCE = 1e-5
@@ -46,6 +51,8 @@ class TransferRecord:
     start_rotation: np.ndarray
     pce: float
     bias: float
+    framing_error: np.ndarray | None = None
+    rotation_change: np.ndarray | None = None
     version: int = RECORD_VERSION
 
     _ARRAY_SHAPES = {"centres": (-1, 3), "reference_centres": (-1, 3), "start_centre": (3,),
@@ -57,15 +64,20 @@ class TransferRecord:
             if isinstance(value, np.ndarray):
                 value = value.astype(np.float64).ravel().tolist() if key != "frames" else \
                     [int(v) for v in value.ravel()]
-            out[key] = value
+            if value is not None:  # an optional field left out (ID properties hold no None)
+                out[key] = value
         return out
 
     @classmethod
     def from_properties(cls, props: object) -> TransferRecord | None:
         """Rebuild from the stored mapping; None when it is absent, of another version or incomplete."""
         try:
-            data = {k: props[k] for k in cls.__dataclass_fields__ if k != "_ARRAY_SHAPES"}  # type: ignore[index]
-        except (KeyError, TypeError):
+            data = {k: props[k] for k in cls.__dataclass_fields__  # type: ignore[index]
+                    if k not in ("_ARRAY_SHAPES", *OPTIONAL_ARRAYS)}
+            for key in OPTIONAL_ARRAYS:
+                value = props.get(key)  # type: ignore[attr-defined]
+                data[key] = None if value is None else np.asarray(list(value), dtype=np.float64)
+        except (KeyError, TypeError, AttributeError):
             return None
         if data.get("version") != RECORD_VERSION:
             return None
@@ -77,9 +89,18 @@ class TransferRecord:
         n = record.frames.size
         steps = (record.pi_reference, record.pi_realized, record.pi_uncalibrated, record.scale)
         frames = (record.depth_reference, record.depth_target, record.centres[:, 0], record.reference_centres[:, 0])
+        frames += tuple(a for a in (record.framing_error, record.rotation_change) if a is not None)
         if any(a.size != n - 1 for a in steps) or any(a.size != n for a in frames):
             return None
         return record
+
+
+def framing_fields(report: object | None) -> dict[str, np.ndarray]:
+    """The record's framing fields from a core.framing.FramingReport (none without subject anchoring)."""
+    if report is None:
+        return {}
+    return {"framing_error": np.asarray(report.framing_error, dtype=np.float64),  # type: ignore[attr-defined]
+            "rotation_change": np.asarray(report.rotation_change_deg, dtype=np.float64)}  # type: ignore[attr-defined]
 
 
 def store(obj: object, record: TransferRecord) -> None:
