@@ -292,3 +292,22 @@ def test_cli_refuses_bad_subjects_in_one_line(cli_scene, capsys, extra, part):
     assert len(lines) == 1 and lines[0].startswith("parascale: error: ") and part in lines[0], err
     assert "Warning" not in err
     assert not (cli_scene / "out.parascale.json").exists()
+
+
+def test_moving_subjects_are_followed_frame_by_frame():
+    """A subject given per frame (an animated object in Blender) is anchored where it is at each frame."""
+    reference = orbit()
+    n = len(reference)
+    drift = np.linspace(0.0, 1.0, n)[:, None]
+    statue = SUBJECT + drift * np.array([0.0, 1.5, 0.5])
+    cup = CUP + drift * np.array([-0.04, 0.03, 0.0])
+    anchor = subject_anchor(reference, statue, cup, desk_bounds(), start_rotation(), START)
+    result = transfer(reference, 10.0, desk_bounds(), start_rotation(), START, tolerance=TOLERANCE, reorient=anchor)
+    written = result.trajectory
+    target_image, _ = image_and_depth(written, cup)  # one point per frame
+    reference_image, _ = image_and_depth(reference, statue)
+    error = np.linalg.norm(target_image - reference_image, axis=1) / written.intrinsics.width
+    assert error.max() < 1e-9
+    # Held still at the first frame's positions instead, the anchor frames other points: the motion counts.
+    still = subject_anchor(reference, statue[0], cup[0], desk_bounds(), start_rotation(), START)
+    assert np.abs(still(np.arange(n), anchor.untouched, written.centres) - written.rotations).max() > 1e-3
