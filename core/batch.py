@@ -47,7 +47,16 @@ from .fileio import (
     check_outputs_differ_from_inputs,
     same_file,
 )
-from .formats import FORMATS, PRESETS, read_trajectory, render_trajectory, resolve_format, resolve_preset
+from .formats import (
+    DEFAULT_TIMING,
+    FORMATS,
+    PRESETS,
+    TIMINGS,
+    read_trajectory,
+    render_trajectory,
+    resolve_format,
+    resolve_preset,
+)
 from .formats.common import SIDECAR_SUFFIX, float_or_none, json_ready
 from .formats.nerf import COLMAP_FILES
 from .framing import anchor_from_options, check_subject_options
@@ -250,6 +259,8 @@ class TransferOptions:
     input_format: str | None = None
     reference_subject: str | None = None  # 'X,Y,Z': keep the subject framed (core.framing)
     subject: str | None = None  # 'X,Y,Z': the target's subject (None: found by depth along the start view)
+    timing: str = DEFAULT_TIMING  # a preset that changes the frame count: fit the move or keep the speed
+    model_size: tuple[int, int] | None = None  # the model frame the intrinsics are written for (None: preset's)
 
 
 def calibrate(reference: Trajectory, options: TransferOptions, mode: str | None = None) -> TransferResult:
@@ -295,7 +306,8 @@ def output_path(out_dir: Path, name: str, options: TransferOptions) -> Path:
 
 def render_result(out: Path, result: TransferResult, options: TransferOptions) -> dict[Path, str]:
     return render_trajectory(out, result, format=None if options.preset else (options.format or "parascale"),
-                             preset=options.preset, frames=options.frames)
+                             preset=options.preset, frames=options.frames, timing=options.timing,
+                             resolution=options.model_size)
 
 
 def _preset_key(name: str) -> str:
@@ -322,6 +334,8 @@ def check_options(options: TransferOptions, read_files: bool = True) -> Transfer
                                  f"{options.frames}")
     if options.format:
         resolve_format(options.format)
+    if options.timing not in TIMINGS:
+        raise ParaScaleError(f"timing must be one of {', '.join(TIMINGS)}, not {quote(options.timing)}")
     if options.input_format:
         resolve_format(options.input_format)
     if options.frames is not None and options.frames < 2:

@@ -1,10 +1,12 @@
 """The `parascale` command line.
 
     parascale transfer REF --ref-depth D --target-depth D [--start POSE] [--mode M] [--preset P | --format F] -o OUT
+                       [--timing fit|speed] [--model-size WxH] [--json]
     parascale measure CANDIDATE --depth D --reference REF --ref-depth D [--json]
-    parascale convert IN OUT [--format F | --preset P]
+    parascale convert IN OUT [--format F | --preset P] [--timing fit|speed] [--model-size WxH]
     parascale batch IN_DIR|MANIFEST OUT_DIR [--ref-depth D --target-depth D] [--engine local|ray] [--jobs N]
-                    [--ray-address A] [--shard I/N] [--force] [--preset P | --format F]
+                    [--ray-address A] [--shard I/N] [--force] [--preset P | --format F] [--timing fit|speed]
+                    [--model-size WxH]
     parascale formats
 
 Bad input prints one line `parascale: error: <file>:<line or key>: <what>` on stderr and exits with 2,
@@ -38,8 +40,19 @@ from .batch import (
 from .engines import ENGINES
 from .errors import ParaScaleError, one_line, short_path
 from .fileio import atomic_write_files
-from .formats import DEFAULT_TIMING, TIMINGS, ExportPlan, export_plan, formats_table, read_trajectory, render_trajectory
+from .formats import (
+    DEFAULT_TIMING,
+    TIMINGS,
+    ExportPlan,
+    export_plan,
+    format_for_output,
+    formats_table,
+    read_trajectory,
+    render_trajectory,
+    resolve_format,
+)
 from .formats.common import json_ready
+from .formats.contracts import parse_model_size
 from .manifest import parse_shard
 from .metrics import parallax_consistency
 from .parallax import normalize_mode, trajectory_parallax
@@ -75,7 +88,7 @@ def _add_output_choice(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_export_options(parser: argparse.ArgumentParser) -> None:
-    """How a preset's file is made (transfer and convert): timing and the model frame."""
+    """How a preset's file is made (transfer, convert and batch): timing and the model frame."""
     parser.add_argument("--timing", default=DEFAULT_TIMING, choices=TIMINGS,
                         help="when the preset changes the frame count: 'fit' (default) fits the whole move into "
                         "the model's clip (Pi_total kept, Pi per output frame scaled by the frame ratio); 'speed' "
@@ -88,12 +101,9 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
 
 def _model_size(text: str) -> tuple[int, int]:
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (e.g. 832x480), got {text!r}") from None
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f"the model frame must be positive, got {text!r}")
-    return width, height
+        return parse_model_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def export_summary(source: Trajectory, plan: ExportPlan, pi_per_frame: np.ndarray | None = None) -> str:
@@ -109,6 +119,29 @@ def export_summary(source: Trajectory, plan: ExportPlan, pi_per_frame: np.ndarra
     shown = steps[: max(plan.count - 1, 0)]
     return line + (f"; Pi per output frame kept ({np.nanmean(shown):.4g} on average), Pi_total shown "
                    f"{np.nansum(shown):.4g} of {np.nansum(steps):.4g}")
+
+
+def pi_per_output_frame(source: Trajectory, plan: ExportPlan, pi_per_frame: np.ndarray) -> np.ndarray:
+    """Pi between consecutive written frames: the source's cumulative Pi (linear within a source step) at
+    the plan's source times, differenced (fit: each step scaled by the frame ratio; speed: the source's
+    steps, 0 where the last pose is held)."""
+    steps = np.nan_to_num(np.asarray(pi_per_frame, dtype=np.float64))
+    if plan.times is None:
+        return steps
+    cumulative = np.concatenate([[0.0], np.cumsum(steps)])
+    return np.diff(np.interp(plan.times, source.frames, cumulative))
+
+
+def export_record(source: Trajectory, plan: ExportPlan, format_name: str, written: list, pi_per_frame: np.ndarray,
+                  warnings_: list[str]) -> dict:
+    """The export summary of `transfer --json`: what was written and how, and what the consumer loses."""
+    per_output = pi_per_output_frame(source, plan, pi_per_frame)
+    return {"format": format_name, "preset": plan.preset, "files": [str(p) for p in written],
+            "source_frames": len(source), "frames_written": plan.count, "fps": plan.fps, "timing": plan.timing,
+            "source_frames_per_output_frame": plan.frame_ratio,
+            "model_size": list(plan.model_size) if plan.model_size else None,
+            "pi_per_output_frame": per_output.tolist(), "pi_total_written": float(per_output.sum()),
+            "warnings": warnings_}
 
 
 def _add_transfer_options(parser: argparse.ArgumentParser, batch: bool = False) -> None:
@@ -167,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("batch", help="calibrate every clip of a folder or a manifest (local processes or Ray)")
     p.add_argument("source", metavar="IN_DIR|MANIFEST", help="a folder of pose files, or a manifest (.jsonl or "
                    ".csv, one row per clip: reference, ref_depth, target_depth, start, mode, preset, name, "
-                   "ref_intrinsics, target_intrinsics; relative paths resolve against the manifest's folder)")
+                   "ref_intrinsics, target_intrinsics, timing, model_size; relative paths resolve against the "
+                   "manifest's folder)")
     p.add_argument("out_dir")
     _add_transfer_options(p, batch=True)
     p.add_argument("--engine", default="local", choices=ENGINES,
@@ -178,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", help="I/N: only the I-th of N shards of the clip list (0-based; for job arrays)")
     p.add_argument("--force", action="store_true",
                    help="redo clips whose outputs exist and whose inputs and options are unchanged")
+    _add_export_options(p)
 
     commands.add_parser("formats", help="list formats and presets")
     return parser
@@ -189,7 +224,8 @@ def _options(args: argparse.Namespace) -> TransferOptions:
                            start=args.start, target_intrinsics=args.target_intrinsics,
                            ref_intrinsics=args.ref_intrinsics, pixel_origin=args.pixel_origin, format=args.format,
                            preset=args.preset, frames=args.frames, input_format=args.in_format,
-                           reference_subject=args.reference_subject, subject=args.subject)
+                           reference_subject=args.reference_subject, subject=args.subject, timing=args.timing,
+                           model_size=args.model_size)
 
 
 def _fmt(value: object, spec: str = ".6g") -> str:
@@ -232,15 +268,23 @@ def command_transfer(args: argparse.Namespace) -> int:
     reference = read_trajectory(args.reference, options.input_format)
     result = calibrate(reference, options)
     # Without --format/--preset the output's name decides (.txt: RealEstate10K, .json: ParaScale, ...).
-    contents = render_trajectory(args.output, result, format=options.format, preset=options.preset,
-                                 frames=options.frames, timing=args.timing, resolution=args.model_size)
+    with warnings.catch_warnings(record=True) as caught:  # what the consumer cannot carry: kept for --json
+        warnings.simplefilter("always", UserWarning)
+        contents = render_trajectory(args.output, result, format=options.format, preset=options.preset,
+                                     frames=options.frames, timing=args.timing, resolution=args.model_size)
+    export_warnings = [one_line(str(w.message)) for w in caught]
+    for message in export_warnings:
+        warnings.warn(message, stacklevel=1)  # and printed on stderr as every warning is
     plan = export_plan(result.trajectory, options.preset, options.frames, args.timing, args.model_size)
     summaries = all_mode_summaries(reference, options, result)
     written = atomic_write_files(contents, inputs=[*input_files(args.reference), *option_inputs(options)])
     precision = float32_precision_warning(result.trajectory.centres)
     if args.json:
+        fmt = resolve_format(options.preset or options.format or format_for_output(args.output)).name
+        export = export_record(result.trajectory, plan, fmt, written, result.pi_realized, export_warnings)
         print(json.dumps(json_ready({"written": [str(p) for p in written], "mode": result.mode,
                                       "summaries": summaries, "warnings": [precision] if precision else [],
+                                      "export": export,
                                       **({"framing": result.framing.summary()} if result.framing else {})}),
                          indent=1))
     else:

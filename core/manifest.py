@@ -2,7 +2,7 @@
 clip with its own options, and the deterministic shard of that list a job-array task takes.
 
 A manifest row names the reference pose file and, where they differ from the command line's options,
-its depths, start pose, mode, preset and depth-map intrinsics:
+its depths, start pose, mode, preset, timing, model frame (model_size, WxH) and depth-map intrinsics:
 
     {"reference": "clips/0001.txt", "ref_depth": "depth/0001.npy", "target_depth": 0.5, "start": "0,0,1"}
 
@@ -25,6 +25,7 @@ from typing import Any
 
 from .errors import ParaScaleError, PoseFileError, quote, shorten
 from .formats.common import SIDECAR_SUFFIX, float_or_none, read_text
+from .formats.contracts import parse_model_size
 from .parallax import normalize_mode
 
 # A manifest of 80k clips is a few MB; the limit only stops a wrong file from filling the memory.
@@ -32,7 +33,7 @@ MANIFEST_LIMIT = 256 << 20
 MAX_CLIPS = 10_000_000
 # The columns a row may have; '-' may stand for '_'. `reference` is required.
 COLUMNS = ("reference", "name", "ref_depth", "target_depth", "start", "mode", "preset", "ref_intrinsics",
-           "target_intrinsics")
+           "target_intrinsics", "timing", "model_size")
 # The placeholder of a per-clip file name in a command-line option.
 STEM = "{stem}"
 
@@ -199,6 +200,13 @@ def read_manifest(path: str | Path, defaults: Any, check: OptionsCheck) -> list[
         if cells.get("preset"):
             changes["preset"] = cells["preset"]
             changes["format"] = None
+        if cells.get("timing"):
+            changes["timing"] = str(cells["timing"]).strip().lower()  # checked with the other options
+        if cells.get("model_size"):
+            try:
+                changes["model_size"] = parse_model_size(str(cells["model_size"]))  # type: ignore[assignment]
+            except ValueError as error:
+                raise PoseFileError(path, where, f"model_size: {error}") from None
         jobs.append(clip_job(reference, defaults, changes, f"{shorten(path.name, 60)}:{where}",
                              cells.get("name"), check, path, where))
     if not jobs:

@@ -467,8 +467,10 @@ def hermite_sample(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.
     shape = (-1,) + (1,) * (p.ndim - 1)
     u, h = u.reshape(shape), h.reshape(shape)
     u2, u3 = u * u, u * u * u
-    return ((2 * u3 - 3 * u2 + 1) * p[index] + (u3 - 2 * u2 + u) * h * slopes[index]
-            + (-2 * u3 + 3 * u2) * p[index + 1] + (u3 - u2) * h * slopes[index + 1])
+    # p0 + (p1 - p0) * h01 rather than p0 * h00 + p1 * h01: a constant (a lens that never changes) stays
+    # exactly constant instead of picking up rounding (h00 + h01 is 1 only up to an ulp).
+    return (p[index] + (-2 * u3 + 3 * u2) * (p[index + 1] - p[index]) + (u3 - 2 * u2 + u) * h * slopes[index]
+            + (u3 - u2) * h * slopes[index + 1])
 
 
 def sample_poses(trajectory: Trajectory, at: np.ndarray, method: str = "smooth"

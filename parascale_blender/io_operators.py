@@ -17,6 +17,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..core import formats
 from ..core.errors import ParaScaleError, TrajectoryError, one_line
+from ..core.formats.contracts import parse_model_size
 from ..core.parallax import run_steps, shifted_steps
 from ..core.poses import Trajectory
 from .camera_writing import find_written_camera, select_only, write_camera
@@ -193,6 +194,9 @@ class PARASCALE_OT_export_poses(ModalRun, bpy.types.Operator, ExportHelper):
         ("speed", "Keep Speed", "One scene frame per output frame (per-frame Pi kept): the model shows part of "
                                 "a long move; a short one is padded by holding the last pose"),
     ], description="What a preset that changes the frame count does with time")
+    model_size: StringProperty(name="Model Size", default="",
+                               description="The model frame WIDTHxHEIGHT the intrinsics are written for (e.g. "
+                                           "832x480); empty: the preset's, in the render's orientation")
 
     CANCELLED_MESSAGE = "ParaScale: export cancelled; nothing was written"
     ERRORS = (ParaScaleError, OSError)
@@ -205,10 +209,11 @@ class PARASCALE_OT_export_poses(ModalRun, bpy.types.Operator, ExportHelper):
     def execute(self, context: bpy.types.Context) -> set[str]:
         interactive, self._interactive = getattr(self, "_interactive", False), False
         try:
+            resolution = self._model_size()
             if interactive and context.window is not None:
-                return self.start_run(context, ExportRun(context, self))
+                return self.start_run(context, ExportRun(context, self, resolution))
             # Scripts and background mode: all at once.
-            outcome = run_steps(export_poses_steps(context, self))
+            outcome = run_steps(export_poses_steps(context, self, resolution))
         except self.ERRORS as error:
             self.report({"ERROR"}, error_line(error))
             return {"CANCELLED"}
@@ -218,6 +223,14 @@ class PARASCALE_OT_export_poses(ModalRun, bpy.types.Operator, ExportHelper):
         for level, message in outcome.report_lines():
             self.report({level}, message)
         return {"FINISHED"}
+
+    def _model_size(self) -> tuple[int, int] | None:
+        if not self.model_size.strip():
+            return None
+        try:
+            return parse_model_size(self.model_size)
+        except ValueError as error:
+            raise TrajectoryError(f"Model Size: {error}") from None
 
 
 class PARASCALE_OT_import_poses(bpy.types.Operator, ImportHelper):

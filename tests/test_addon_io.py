@@ -4,10 +4,23 @@ can serve as the reference of a transfer."""
 
 from __future__ import annotations
 
+import json
+
 import bpy
 import numpy as np
 import pytest
-from loaders import cameractrl_intrinsics, cameractrl_relative_c2w, cameractrl_rows, cover_crop_pixels
+from loaders import (
+    ac3d_intrinsics,
+    cameractrl_intrinsics,
+    cameractrl_relative_c2w,
+    cameractrl_rows,
+    cover_crop_pixels,
+    nerfstudio_cameras,
+    poses_as_read,
+    relative_c2w,
+    uni3c_camera,
+    uni3c_model_size,
+)
 from parascale.core import formats
 from parascale.core.poses import Intrinsics, Trajectory, look_at, project_to_rotation
 from parascale.tools.blender_scenes import add_box, add_camera, keyframe_locations, new_collection, world_matrices
@@ -236,9 +249,12 @@ def _blender_model_pixels(scene, camera, points: np.ndarray, model: tuple[int, i
     return cover_crop_pixels(pixels, width, height, *model)
 
 
-def _file_model_pixels(path, points: np.ndarray, model: tuple[int, int]) -> np.ndarray:
-    """Where the loader's camera of frame 0 (CameraCtrl's intrinsics, the file's w2c) puts world points."""
-    fx, fy, cx, cy = cameractrl_intrinsics(path, *model)[0]
+def _file_model_pixels(path, points: np.ndarray, model: tuple[int, int], clip: tuple[int, int] | None = None
+                       ) -> np.ndarray:
+    """Where the loader's camera of frame 0 (CameraCtrl's intrinsics, or AC3D's rescale from a paired clip
+    of size `clip`; the file's w2c) puts world points."""
+    loaded = ac3d_intrinsics(path, *clip, *model) if clip else cameractrl_intrinsics(path, *model)
+    fx, fy, cx, cy = loaded[0]
     w2c = cameractrl_rows(path)[0, 7:].reshape(3, 4)
     cam = points @ w2c[:, :3].T + w2c[:, 3]
     return np.stack([fx * cam[:, 0] / cam[:, 2] + cx, fy * cam[:, 1] / cam[:, 2] + cy], axis=1)
@@ -267,7 +283,7 @@ def test_exported_intrinsics_match_blender_projection_in_the_model_frame(addon_s
     assert f"model_width={model[0]}&model_height={model[1]}" in path.read_text().splitlines()[0]
     scene.frame_set(1)
     want = _blender_model_pixels(scene, camera, SUBJECT_POINTS, model)
-    got = _file_model_pixels(path, SUBJECT_POINTS, model)
+    got = _file_model_pixels(path, SUBJECT_POINTS, model, (width, height) if preset == "ac3d" else None)
     assert np.abs(got - want).max() < 0.5
 
 
@@ -326,6 +342,84 @@ def test_resampled_export_follows_blenders_own_curves_at_subframes(bezier_roll, 
     assert "fps=16.0" in path.read_text().splitlines()[0]
 
 
+# Every ported loader (tests/loaders.py) on the Bezier move with roll: what it reads against Blender's own
+# evaluation of the camera at the same times (1e-6 of the path length).
+PORTED = {"wan21": "camera.txt", "ac3d": "camera.txt", "motionctrl": "poses.json", "motionctrl-svd": "poses.json",
+          "recammaster": "camera_extrinsics.json", "uni3c": "cam_info.json", "nerfstudio": "camera_path.json"}
+
+
+@pytest.mark.parametrize("preset", list(PORTED))
+def test_each_ported_loader_reads_blenders_own_curves(bezier_roll, tmp_path, preset):
+    scene, camera = bezier_roll
+    path = tmp_path / PORTED[preset]
+    assert bpy.ops.parascale.export_poses(filepath=str(path), preset=preset, camera="ACTIVE") == {"FINISHED"}
+    read, step = poses_as_read(preset, path)
+    count = formats.PRESETS[preset].frames or 48
+    oracle = _fcurve_matrices(camera, np.linspace(1.0, 48.0, count)[::step])
+    want = relative_c2w(oracle)
+    length = float(np.linalg.norm(np.diff(oracle[:, :3, 3], axis=0), axis=1).sum())
+    assert len(read) == len(want) and length > 9.0 / step
+    assert np.linalg.norm(read[:, :3, 3] - want[:, :3, 3], axis=1).max() < 1e-6 * length
+    assert np.abs(read[:, :3, :3] - want[:, :3, :3]).max() < 1e-6
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_uni3c_and_nerfstudio_intrinsics_against_blender_projection(addon_scene, tmp_path, shape):
+    """Uni3C scales the pixel camera to its frame (its frames are resized the same way): within half a pixel.
+    nerfstudio gets the focal; its centred principal point is off by exactly what the report says."""
+    scene = addon_scene
+    width, height = SHAPES[shape]
+    camera = _shot(scene, width, height, (0.12, -0.08))
+    scene.frame_set(1)
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    ndc = np.array([tuple(world_to_camera_view(scene, camera, Vector(tuple(p))))[:2] for p in SUBJECT_POINTS])
+    render_pixels = np.stack([ndc[:, 0] * width, (1.0 - ndc[:, 1]) * height], axis=1)
+
+    def projected(k: np.ndarray, c2w: np.ndarray) -> np.ndarray:
+        cam = (SUBJECT_POINTS - c2w[:3, 3]) @ c2w[:3, :3]  # Blender camera axes
+        x, y = cam[:, 0] / -cam[:, 2], -cam[:, 1] / -cam[:, 2]
+        return np.stack([k[0] * x + k[2], k[1] * y + k[3]], axis=1)
+
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "cam_info.json"), preset="uni3c",
+                                          camera="ACTIVE") == {"FINISHED"}
+    model = uni3c_model_size(width, height)
+    k, _ = uni3c_camera(tmp_path / "cam_info.json", *model)
+    w2c0 = np.array(json.loads((tmp_path / "cam_info.json").read_text())["extrinsic"][0])
+    c2w0 = np.linalg.inv(w2c0) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    got = projected(np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]]), c2w0)
+    assert np.abs(got - render_pixels * (np.array(model) / (width, height))).max() < 0.5
+
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "camera_path.json"), preset="nerfstudio",
+                                          camera="ACTIVE") == {"FINISHED"}
+    c2w, focal, centre, size = nerfstudio_cameras(tmp_path / "camera_path.json")
+    assert size == (width, height)
+    got = projected(np.array([focal[0], focal[0], *centre]), np.vstack([c2w[0], [0, 0, 0, 1]]))
+    offset = got - render_pixels  # the same for every point: only the principal point is lost
+    assert np.abs(offset - offset[0]).max() < 0.5
+    np.testing.assert_allclose(np.abs(offset[0]), [0.12 * max(width, height), 0.08 * max(width, height)], atol=0.5)
+
+
+def test_export_model_size_override(addon_scene, tmp_path):
+    scene = addon_scene
+    camera = _shot(scene, 720, 1280, (0.1, 0.0))
+    path = tmp_path / "wan.txt"
+    assert bpy.ops.parascale.export_poses(filepath=str(path), preset="wan21", camera="ACTIVE",
+                                          model_size="832x480") == {"FINISHED"}
+    assert "model_width=832&model_height=480" in path.read_text().splitlines()[0]
+    scene.frame_set(1)
+    want = _blender_model_pixels(scene, camera, SUBJECT_POINTS, (832, 480))
+    assert np.abs(_file_model_pixels(path, SUBJECT_POINTS, (832, 480)) - want).max() < 0.5
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "auto.txt"), preset="wan21",
+                                          camera="ACTIVE") == {"FINISHED"}
+    assert "model_width=480&model_height=832" in (tmp_path / "auto.txt").read_text().splitlines()[0]
+    with pytest.raises(RuntimeError, match="Model Size: expected WIDTHxHEIGHT"):
+        bpy.ops.parascale.export_poses(filepath=str(tmp_path / "bad.txt"), preset="wan21", camera="ACTIVE",
+                                       model_size="83x")
+    assert not (tmp_path / "bad.txt").exists()
+
+
 def test_export_report_carries_the_warnings_with_numbers(addon_scene, tmp_path, capfd):
     scene = addon_scene
     _shot(scene, 1280, 720, (0.1, 0.0))
@@ -339,6 +433,13 @@ def test_export_report_carries_the_warnings_with_numbers(addon_scene, tmp_path, 
     text = "".join(capfd.readouterr())
     assert "CamI2V's inference ignores the file's intrinsics" in text and "focal off by up to" in text
     assert "24 -> 16 frames" in text and "timing fit" in text
+    for preset in ("motionctrl", "motionctrl-svd", "recammaster"):
+        assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / preset), preset=preset,
+                                              camera="ACTIVE") == {"FINISHED"}
+        text = "".join(capfd.readouterr())
+        assert f"{preset}: no intrinsics in the file" in text
+        assert " px in x and 0.0 px in y off centre" in text
+    assert "scales translations by 3/1/4" not in text and "focal " in text and "from the nearest" in text
     # Wan carries this camera: nothing to warn about.
     assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "w"), preset="wan21",
                                           camera="ACTIVE") == {"FINISHED"}

@@ -34,9 +34,12 @@ from .common import (
 )
 from .contracts import (
     CONTRACTS,
+    LOADER_POSE_SIZE,
+    MOTIONCTRL_SVD_TRANSLATION_SCALE,
     cami2v_loader_pixels,
     intrinsics_in_model_frame,
     model_resolution,
+    recammaster_training_focals,
 )
 from .nerf import (
     COLMAP_FILES,
@@ -147,9 +150,9 @@ PRESETS: dict[str, Preset] = {
     "cami2v": Preset("realestate10k", 16, "CamI2V (DynamiCrafter); the URL line is skipped by "
                      "loadtxt(comments='https'); its inference ignores the file's intrinsics (warned)",
                      resolution=(256, 256), contract="cami2v"),
-    "ac3d": Preset("realestate10k", 49, "AC3D on CogVideoX (4k+1 frames, 8 fps); intrinsics written for the "
-                   "CameraCtrl 1280x720 rescale at 720x480", True, resolution=(720, 480), fps=8.0,
-                   contract="cameractrl"),
+    "ac3d": Preset("realestate10k", 49, "AC3D on CogVideoX (4k+1 frames, 8 fps); intrinsics written for its "
+                   "rescale from the paired clip's ratio (pair it with a clip of the render's size) at 720x480",
+                   True, resolution=(720, 480), fps=8.0, contract="ac3d"),
     "wan21": Preset("realestate10k", 81, "Wan 2.1 Fun Camera Control via VideoX-Fun: 4k+1 frames, 16 fps; "
                     "intrinsics for process_pose_file at 832x480 or 480x832", True, resolution=(832, 480),
                     portrait=(480, 832), fps=16.0, contract="cameractrl"),
@@ -183,6 +186,9 @@ for _name, _preset in PRESETS.items():
     if _preset.contract not in CONTRACTS:
         raise AssertionError(f"preset {_name}: unknown contract {_preset.contract}")
 
+# The contracts whose consumer sees the render in a model frame of its own (ExportPlan.model_size).
+MODEL_FRAME_CONTRACTS = ("cameractrl", "ac3d", "cami2v", "relative")
+
 # What a preset does with time when it changes the frame count (ExportPlan).
 TIMINGS = ("fit", "speed")
 DEFAULT_TIMING = "fit"
@@ -209,7 +215,10 @@ class ExportPlan:
 
     def describe(self, source_frames: int) -> str:
         """One line for a summary: frames, fps, timing and model frame."""
-        size = f", intrinsics for {self.model_size[0]}x{self.model_size[1]}" if self.model_size else ""
+        size = ""
+        if self.model_size:
+            what = "model frame" if self.contract == "relative" else "intrinsics for"
+            size = f", {what} {self.model_size[0]}x{self.model_size[1]}"
         if self.times is None:
             return f"{self.count} frames at {self.fps:g} fps{size}"
         held = int(np.count_nonzero(self.times >= self.times[-1])) - 1 if self.timing == "speed" else 0
@@ -235,7 +244,7 @@ def export_plan(trajectory: Trajectory, preset: str | None = None, frames: int |
         raise TrajectoryError(f"model resolution must be positive, got {resolution[0]} x {resolution[1]}")
     intrinsics = trajectory.intrinsics
     model_size = None
-    if chosen is not None and chosen.contract in ("cameractrl", "cami2v") and (chosen.resolutions or resolution):
+    if chosen is not None and chosen.contract in MODEL_FRAME_CONTRACTS and (chosen.resolutions or resolution):
         model_size = model_resolution(chosen.resolutions, intrinsics.width, intrinsics.height, resolution)
     source = trajectory.frames
     if count is None or count == len(trajectory):
@@ -375,21 +384,28 @@ def render_trajectory(path: str | Path, data: Trajectory | TransferResult, forma
     if spec.name == "colmap":
         return render_colmap(path, trajectory, points)  # type: ignore[arg-type]
     if spec.name == "realestate10k":
-        return render_realestate10k(path, trajectory, sidecar=sidecar, model=_model_frame(plan))
+        return render_realestate10k(path, trajectory, sidecar=sidecar, model=_model_frame(plan, trajectory))
     if spec.name in ("motionctrl", "recammaster"):
         return spec.render(path, trajectory, sidecar=sidecar)
     return spec.render(path, trajectory)
 
 
-def _model_frame(plan: ExportPlan) -> ModelFrame | None:
-    if plan.model_size is None:
+def _model_frame(plan: ExportPlan, trajectory: Trajectory) -> ModelFrame | None:
+    """The model frame a RealEstate10K file is written for; AC3D's loader rescales from the paired clip's
+    ratio (we write for the render's), the CameraCtrl family's from 1280x720."""
+    if plan.model_size is None or plan.contract == "relative":
         return None
-    return ModelFrame(plan.model_size[0], plan.model_size[1], plan.contract, plan.preset or "")
+    if plan.contract == "ac3d":
+        render = (trajectory.intrinsics.width, trajectory.intrinsics.height)
+        return ModelFrame(plan.model_size[0], plan.model_size[1], "cameractrl", plan.preset or "", render)
+    return ModelFrame(plan.model_size[0], plan.model_size[1], plan.contract, plan.preset or "", LOADER_POSE_SIZE)
 
 
 def contract_warnings(trajectory: Trajectory, plan: ExportPlan) -> list[str]:
     """What the plan's consumer cannot carry of `trajectory`'s camera, one line each with numbers (empty
     when its loader reconstructs the camera within HALF_PIXEL)."""
+    if plan.contract == "relative" and plan.model_size is not None:
+        return [_lens_not_carried(trajectory, plan)]
     if plan.contract != "cami2v" or plan.model_size is None:
         return []
     intrinsics = trajectory.intrinsics
@@ -405,6 +421,29 @@ def contract_warnings(trajectory: Trajectory, plan: ExportPlan) -> list[str]:
             f"with the principal point at ({used[2]:g}, {used[3]:g}) at {w}x{h}; this render's camera there is "
             f"fx {fx:.1f}, fy {fy:.1f}, principal point ({cx:.1f}, {cy:.1f}) px: focal off by up to {focal:.1f} px, "
             f"principal point by {centre:.1f} px"]
+
+
+def _lens_not_carried(trajectory: Trajectory, plan: ExportPlan) -> str:
+    """MotionCtrl and ReCamMaster files have no intrinsics: the render's camera in the model frame (what
+    the model cannot be told), against what the consumer assumes where that is known."""
+    intrinsics = trajectory.intrinsics
+    w, h = plan.model_size  # type: ignore[misc]
+    fx, fy, cx, cy = intrinsics_in_model_frame(trajectory.pixel_intrinsics(), intrinsics.width, intrinsics.height,
+                                               w, h)[0]
+    fov = float(np.degrees(2.0 * np.arctan(w / (2.0 * fx))))
+    camera = (f"this render at {w}x{h}: fx {fx:.1f}, fy {fy:.1f} px ({fov:.1f} deg wide), principal point "
+              f"{abs(cx - w / 2):.1f} px in x and {abs(cy - h / 2):.1f} px in y off centre")
+    if plan.preset == "recammaster":
+        focals = recammaster_training_focals(w, h)
+        nearest = int(np.argmin(np.abs(focals - fx)))
+        return (f"recammaster: no intrinsics in the file; trained on centred 18/24/35/50 mm lenses (fx "
+                f"{'/'.join(f'{f:.0f}' for f in focals)} px at {w}x{h}); {camera}; focal "
+                f"{abs(fx - focals[nearest]):.1f} px from the nearest")
+    stretch = ""
+    if plan.preset == "motionctrl-svd":
+        stretch = (f"; its get_RT also scales translations by "
+                   f"{'/'.join(f'{s:g}' for s in MOTIONCTRL_SVD_TRANSLATION_SCALE)} (x/y/z)")
+    return f"{plan.preset}: no intrinsics in the file (the model assumes its training lens); {camera}{stretch}"
 
 
 # What "reconstructs the camera" means: every loader-derived focal and principal point within this many

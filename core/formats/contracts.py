@@ -16,8 +16,21 @@ The loaders, read from their public code (only the arithmetic is kept here, in o
   fx_px = fx * h * P, else fy_px = fy * w / P; the other focal is multiplied by its own side; cx_px = cx * w,
   cy_px = cy * h. Rays go through pixel centres (i + 0.5, j + 0.5): the principal point is measured from the
   frame's corner, as Blender's is.
-- AC3D (CogVideoX, 480x720): its camera dataset loader follows CameraCtrl's arithmetic above; we could not
-  read it in the public index, so the contract is CameraCtrl's.
+- AC3D (snap-research/ac3d, commit c68be94c3c7ab3f5121ffc17a5cffde5850151ad,
+  `training/controlnet_datasets_camera.py` `RealEstate10KPoseControlnetDataset`, which
+  `inference/cli_demo_camera.py` uses at 720x480): CameraCtrl's arithmetic, except that the original ratio
+  P is the ratio of the clip the annotation pairs with the file (its decoded frames), not 1280 / 720. We
+  write for P = the render's ratio: pair the file with a clip of the render's size.
+- MotionCtrl (TencentARC/MotionCtrl): `main/evaluation/motionctrl_inference.py` `load_camera_pose` (commit
+  bb00d47a017e55ae0931434e76656edfcde2b9b8) reads the JSON rows as they are (N x 12 w2c, frame 0 = [I|0]);
+  the SVD branch's `main/inference/motionctrl_cmcm.py` `get_RT` (commit
+  2a541c88ded1695ec468f2d5faf057bd90db8fc3) multiplies the translations by (3, 1, 4) x speed before making
+  them relative to frame 0. Neither file has intrinsics.
+- ReCamMaster (KwaiVGI/ReCamMaster, commit 2e743bf0e21581ffe1d7c51d082ce340e94d1721,
+  `inference_recammaster.py` `parse_matrix` and `__getitem__`): frames 0, 4, .., 80 of `cam01`, each matrix
+  transposed, columns reordered (1, 2, 0, 3), column 1 negated, translation / 100, then relative to the first.
+  No intrinsics: its training videos (README) were 1280x1280 with 18, 24, 35 or 50 mm lenses on a 23.76 mm
+  sensor, centre-cropped to the model's frame.
 - CamI2V (ZGCTroy/CamI2V, commit 543255f52104dfe924a9b15ddaafe00010ec6422,
   `CameraControl/data/single_image_for_inference.py` `get_batch_input`; the demo
   `demo/cami2v_test.py` at 1e5f11863fc4d82674330f3f88e08aaeb8c85fba reads the file with
@@ -56,7 +69,7 @@ class LoaderContract:
 
 CONTRACTS: dict[str, LoaderContract] = {
     "cameractrl": LoaderContract(
-        "CameraCtrl, VideoX-Fun (Wan Fun Camera Control), AC3D",
+        "CameraCtrl, VideoX-Fun (Wan Fun Camera Control)",
         "CameraCtrl inference.py Camera + original_pose_width/height; VideoX-Fun process_pose_file",
         "cameractrl", LOADER_POSE_SIZE, "resize to cover, centre crop",
         "lines 2..: columns 1-4 fx fy cx cy (normalized, 1280x720 assumed), 7-18 w2c 3x4",
@@ -67,9 +80,16 @@ CONTRACTS: dict[str, LoaderContract] = {
         "loadtxt(comments='https'); columns 7-18 w2c 3x4 only",
         "the render's camera in the model frame (normalized); the demo uses fx = fy = half the longer resized "
         "side and the frame centre instead: warned with numbers"),
+    "ac3d": LoaderContract(
+        "AC3D (CogVideoX)", "AC3D RealEstate10KPoseControlnetDataset (inference/cli_demo_camera.py)", "cameractrl",
+        None, "frames resized to 720x480; the rescale takes the original ratio from the clip paired with the file",
+        "lines 2..: columns 1-4 fx fy cx cy (normalized, the clip's ratio assumed), 7-18 w2c 3x4",
+        "fx, fy, cx, cy for the rescale from the render's own ratio (pair the file with a clip of the render's "
+        "size)"),
     "relative": LoaderContract(
-        "MotionCtrl, ReCamMaster", "MotionCtrl load_camera_pose; ReCamMaster matrix parsing", "none", None,
-        "none (no intrinsics)", "poses only", "poses only; the lens is kept in the sidecar"),
+        "MotionCtrl, ReCamMaster", "MotionCtrl load_camera_pose / get_RT; ReCamMaster parse_matrix", "none", None,
+        "none (no intrinsics)", "poses only (w2c relative to frame 0; ReCamMaster: Unreal rows, every 4th frame)",
+        "poses only; the lens is kept in the sidecar; the lens the model cannot be told is warned with numbers"),
     "uni3c": LoaderContract(
         "Uni3C", "Uni3C src/dataset.py", "pixels", None, "none: pixels of the written width x height",
         "intrinsic 3x3, extrinsic N x 4x4, width, height", "the render's pixel camera and size"),
@@ -138,6 +158,33 @@ def cami2v_loader_pixels(width: int, height: int, model_width: int, model_height
     return np.array([focal, focal, model_width / 2.0, model_height / 2.0])
 
 
+# ReCamMaster's training cameras (its README): 1280x1280 frames, these focal lengths on a square sensor.
+RECAMMASTER_TRAINING_LENSES = (18.0, 24.0, 35.0, 50.0)
+RECAMMASTER_TRAINING_SENSOR = 23.76
+RECAMMASTER_TRAINING_SIZE = 1280
+# MotionCtrl-SVD's get_RT multiplies the w2c translations by this (x speed) before using them.
+MOTIONCTRL_SVD_TRANSLATION_SCALE = (3.0, 1.0, 4.0)
+
+
+def recammaster_training_focals(model_width: int, model_height: int) -> np.ndarray:
+    """The focal lengths (px) of ReCamMaster's training cameras in a model frame: the square training frame
+    resized to cover it and centre-cropped."""
+    size = RECAMMASTER_TRAINING_SIZE
+    scale = cover_crop(size, size, model_width, model_height)[0]
+    return np.array(RECAMMASTER_TRAINING_LENSES) / RECAMMASTER_TRAINING_SENSOR * size * scale
+
+
+def parse_model_size(text: str) -> tuple[int, int]:
+    """'832x480' -> (832, 480); ValueError with the reason otherwise."""
+    parts = str(text).strip().lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and len(p.strip()) <= 6 for p in parts):
+        raise ValueError(f"expected WIDTHxHEIGHT (e.g. 832x480), got {text!r}")
+    width, height = (int(p) for p in parts)
+    if not (0 < width <= 65536 and 0 < height <= 65536):
+        raise ValueError(f"the model frame must be 1 .. 65536 pixels a side, got {text!r}")
+    return width, height
+
+
 def model_resolution(resolutions: tuple[tuple[int, int], ...], width: int, height: int,
                      resolution: tuple[int, int] | None = None) -> tuple[int, int]:
     """The model frame to write for: `resolution` when given, else the preset's resolution whose
@@ -151,6 +198,7 @@ def model_resolution(resolutions: tuple[tuple[int, int], ...], width: int, heigh
     return resolutions[0]
 
 
-__all__ = ["CONTRACTS", "LOADER_POSE_SIZE", "LoaderContract", "cami2v_loader_pixels", "cameractrl_columns",
+__all__ = ["CONTRACTS", "LOADER_POSE_SIZE", "LoaderContract", "MOTIONCTRL_SVD_TRANSLATION_SCALE",
+           "parse_model_size", "recammaster_training_focals", "cami2v_loader_pixels", "cameractrl_columns",
            "cameractrl_loader_pixels", "cover_crop", "intrinsics_in_model_frame", "intrinsics_in_render_frame",
            "model_resolution"]
