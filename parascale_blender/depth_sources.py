@@ -9,6 +9,8 @@ A collection where nothing moves costs what it always did.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import bpy
 import numpy as np
 
@@ -93,6 +95,18 @@ def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: 
     if source == "IMPORTED":
         return imported_depth_probe(settings.reference_camera, trajectory)
     raise DepthError(f"unknown reference depth source {source!r}")
+
+
+def reference_depth_probe_steps(scene: bpy.types.Scene, settings: object, trajectory: Trajectory,
+                                samples: CameraSamples, moving: frozenset[str] = frozenset()
+                                ) -> Generator[int, None, DepthProbe]:
+    """`reference_depth_probe` in steps: a TRACKING reference reads its clip's tracks a chunk a step
+    (tracking.track_chunks of tracking.tracks_to_read steps); the other sources take none."""
+    if settings.reference_source == "TRACKING":
+        from .tracking import tracking_depth_probe_steps
+
+        return (yield from tracking_depth_probe_steps(scene, settings, trajectory))
+    return reference_depth_probe(scene, settings, trajectory, samples, moving)
 
 
 def imported_depth_probe(camera: bpy.types.Object, trajectory: Trajectory) -> PerFrameDepth:

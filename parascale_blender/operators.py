@@ -18,7 +18,7 @@ from ..core.poses import Trajectory, float32_precision_warning
 from . import transfer_record
 from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
 from .chunked_run import ChunkedRun, ModalRun
-from .depth_sources import reference_depth_probe, target_depth_probe
+from .depth_sources import reference_depth_probe_steps, target_depth_probe
 from .scene_reading import (
     pose_rotations,
     preserved_frame,
@@ -31,6 +31,7 @@ from .scene_reading import (
     scene_intrinsics,
     scene_of,
 )
+from .tracking import TRACK_CHUNK, track_chunks, tracks_to_read
 
 # The per-frame solve accepts a scale where the measured depth puts the fixed point within this fraction of
 # it. The written camera is realized there, so each frame's Pi is within 1e-6 of the reference's (PCE
@@ -91,11 +92,23 @@ def _number(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, float) and np.isfinite(value) else "n/a"
 
 
-def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
-    """How many progress steps a transfer reports: reading every frame, then solving every frame."""
+def progress_frames(scene: bpy.types.Scene, settings: object) -> int:
+    """How many frames a transfer reads and solves (its progress counts each twice)."""
     start, end = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
                   else (settings.frame_start, settings.frame_end))
-    return 2 * max(1, end - start + 1)
+    return max(1, end - start + 1)
+
+
+def clip_tracks(scene: bpy.types.Scene, settings: object) -> int:
+    """How many tracks a TRACKING reference reads from its clip (in the reference camera's scene), else 0."""
+    reference = settings.reference_camera
+    return tracks_to_read(scene if reference is None else scene_of(reference, scene), settings)
+
+
+def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
+    """How many progress steps a transfer reports: reading every frame, reading the clip's tracks (a TRACKING
+    reference: a step per tracking.TRACK_CHUNK tracks), then solving every frame."""
+    return 2 * progress_frames(scene, settings) + track_chunks(clip_tracks(scene, settings))
 
 
 def _chosen_subjects(settings: object, scene: bpy.types.Scene, reference_scene: bpy.types.Scene
@@ -124,7 +137,8 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
                          progress: Callable[[int], None] | None = None) -> TransferOutcome:
     """Run the whole transfer for `settings` (default: the scene's) and write the calibrated camera.
     Raises a ParaScaleError on bad input, before anything is changed. `progress` is called with a step
-    number, 0 .. progress_steps() - 1: reading frame i is step i, solving frame t is step N + t."""
+    number, 0 .. progress_steps() - 1: reading frame i is step i, then R steps reading a TRACKING
+    reference's clip, solving frame t is step N + R + t."""
     return run_steps(transfer_camera_move_steps(context, settings), progress)
 
 
@@ -184,8 +198,10 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                                 f"{frames[-1]}: a move without translation has no parallax to transfer")
         scene.frame_set(int(frames[0]))
         reference_scene.frame_set(int(frames[0]))
-        reference_probe = reference_depth_probe(reference_scene, settings, reference_trajectory, reference_samples,
-                                                moving)
+        # A TRACKING reference reads its clip's tracks in steps (a large clip takes seconds).
+        clip_steps = track_chunks(clip_tracks(scene, settings))
+        reference_probe = yield from shifted_steps(reference_depth_probe_steps(
+            reference_scene, settings, reference_trajectory, reference_samples, moving), frames.size)
         target_probe = target_depth_probe(scene, settings, start_samples, frames, moving)
 
         start_rotation = pose_rotations(start_samples.matrices[:1])[0]
@@ -201,7 +217,7 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         # Inside the preserved frames: a scene that moves is read at each frame the solve measures.
         result = yield from shifted_steps(transfer_steps(
             reference_trajectory, reference_probe, target_probe, start_rotation, start_centre, mode=mode,
-            tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS, reorient=anchor), frames.size)
+            tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS, reorient=anchor), frames.size + clip_steps)
         if anchor is not None:
             result = anchor.framed(result)
         if mode == "uncalibrated":
@@ -244,13 +260,17 @@ class ChunkedTransfer(ChunkedRun[TransferOutcome]):
     def __init__(self, context: bpy.types.Context, settings: object | None = None,
                  clock: Callable[[], float] = time.perf_counter):
         scene = context.scene
-        total = progress_steps(scene, scene.parascale if settings is None else settings)
-        super().__init__(transfer_camera_move_steps(context, settings), total, clock)
+        chosen = scene.parascale if settings is None else settings
+        self.frames, self.tracks = progress_frames(scene, chosen), clip_tracks(scene, chosen)
+        self.clip_steps = track_chunks(self.tracks)
+        super().__init__(transfer_camera_move_steps(context, settings), 2 * self.frames + self.clip_steps, clock)
 
     def position(self) -> tuple[str, int, int]:
-        frames = self.total // 2
-        return ("reading frame", self.done, frames) if self.done <= frames else \
-            ("solving frame", self.done - frames, frames)
+        if self.done <= self.frames:
+            return "reading frame", self.done, self.frames
+        if self.done <= self.frames + self.clip_steps:
+            return "reading the clip's tracks", (self.done - self.frames) * TRACK_CHUNK, self.tracks
+        return "solving frame", self.done - self.frames - self.clip_steps, self.frames
 
 
 class PARASCALE_OT_transfer_camera_move(ModalRun, bpy.types.Operator):

@@ -23,6 +23,7 @@ geometry (`solve_space_points`, `marker_mask`, `BundlesDepth`, ...) are pure num
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +39,11 @@ from ..core.footage import (
     solved_index,
     world_points,
 )
+from ..core.parallax import run_steps
 from ..core.poses import Trajectory
 
+# The transfer's progress steps through a clip's tracks this many at a time (~50 ms for 1,000 markers each).
+TRACK_CHUNK = 100
 # A camera that follows the solve maps every bundle to the same world point at every frame up to float32
 # round-off (~1e-7 relative); more drift than this, relative to the bundles' median depth, means it does not.
 FOLLOW_TOLERANCE = 1e-3
@@ -97,6 +101,29 @@ def _foreach(collection: object, attribute: str, dtype: type, width: int = 1) ->
 def read_solve(clip: object, object_name: str = "") -> SolveData:
     """Read a solved clip's cameras, bundles and markers. Raises DepthError when there is no clip, it is
     not solved, the tracking object does not exist or has no bundles."""
+    return run_steps(read_solve_steps(clip, object_name))
+
+
+def track_chunks(n_tracks: int) -> int:
+    """How many steps `read_solve_steps` takes for a tracking object of `n_tracks` tracks."""
+    return -(-int(n_tracks) // TRACK_CHUNK)
+
+
+def tracks_to_read(scene: object, settings: object) -> int:
+    """How many tracks the transfer reads from the settings' clip: those of its tracking object when the
+    reference depth is TRACKING, else 0 (also when the clip cannot be read: the reading says why)."""
+    if getattr(settings, "reference_source", "") != "TRACKING":
+        return 0
+    clip = settings_clip(scene, settings)
+    try:
+        return len(tracking_object_of(clip, getattr(settings, "tracking_object", "")).tracks) if clip else 0
+    except DepthError:
+        return 0
+
+
+def read_solve_steps(clip: object, object_name: str = "") -> Generator[int, None, SolveData]:
+    """`read_solve` in steps: yields after each TRACK_CHUNK tracks (their markers are read one track at a
+    time, the bulk of the read: about a second for 2,000 tracks of 1,000 markers, bench/tracking_read.py)."""
     if clip is None:
         raise DepthError("no movie clip chosen for the tracking depth")
     tracking_object = tracking_object_of(clip, object_name)
@@ -115,14 +142,19 @@ def read_solve(clip: object, object_name: str = "") -> SolveData:
     if chosen.size == 0:
         raise DepthError(f"clip '{clip.name}' ({tracking_object.name}) has no reconstructed bundles")
     marker_track, marker_frames, marker_enabled, names = [], [], [], []
-    for column, track_index in enumerate(chosen):
-        track = tracks[int(track_index)]
-        names.append(track.name)
-        frames = _foreach(track.markers, "frame", np.int32)
-        muted = _foreach(track.markers, "mute", bool)
-        marker_track.append(np.full(frames.size, column))
-        marker_frames.append(frames)
-        marker_enabled.append(~muted)
+    first = 0
+    chunk_ends = np.searchsorted(chosen, TRACK_CHUNK * np.arange(1, track_chunks(len(tracks)) + 1))
+    for step, end in enumerate(chunk_ends):
+        for column in range(first, int(end)):
+            track = tracks[int(chosen[column])]
+            names.append(track.name)
+            frames = _foreach(track.markers, "frame", np.int32)
+            muted = _foreach(track.markers, "mute", bool)
+            marker_track.append(np.full(frames.size, column))
+            marker_frames.append(frames)
+            marker_enabled.append(~muted)
+        first = int(end)
+        yield step
     return SolveData(
         clip_name=clip.name, object_name=tracking_object.name, is_camera=bool(tracking_object.is_camera),
         scale=1.0 if tracking_object.is_camera else float(tracking_object.scale),
@@ -189,8 +221,15 @@ def bundle_world_points(solve: SolveData, trajectory: Trajectory, clip_frames: n
     return points, index
 
 
+def tracking_depth_probe_steps(scene: object, settings: object, trajectory: Trajectory,
+                               require_all: bool = True) -> Generator[int, None, BundlesDepth]:
+    """`tracking_depth_probe` with the clip read in steps (`read_solve_steps`: one per TRACK_CHUNK tracks)."""
+    solve = yield from read_solve_steps(settings_clip(scene, settings), getattr(settings, "tracking_object", ""))
+    return tracking_depth_probe(scene, settings, trajectory, require_all, solve)
+
+
 def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory,
-                         require_all: bool = True) -> BundlesDepth:
+                         require_all: bool = True, solve: SolveData | None = None) -> BundlesDepth:
     """The reference depth of a solved clip: a BundlesDepth over the bundles of the settings' clip and
     tracking object as the reference camera (`trajectory`, its evaluated path) sees them. Frames with fewer
     than `settings.tracking_min_bundles` bundles in view (or unsolved) have no depth (NaN): with
@@ -198,9 +237,11 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
     returned and `BundlesDepth.frames_without_depth` names them.
 
     Raises DepthError when there is no clip, the clip is not solved, the tracking object is missing or has
-    no bundles, or (camera tracking object) the reference camera does not follow the solve."""
+    no bundles, or (camera tracking object) the reference camera does not follow the solve. `solve`: the
+    clip's solve when it has been read already."""
     clip = settings_clip(scene, settings)
-    solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    if solve is None:
+        solve = read_solve(clip, getattr(settings, "tracking_object", ""))
     clip_frames = clip_frames_of(clip, trajectory.frames)
     camera = getattr(settings, "reference_camera", None) or getattr(scene, "camera", None)
     points, index = bundle_world_points(solve, trajectory, clip_frames, _object_world_scale(camera))

@@ -114,3 +114,73 @@ def world_matrices(scene, obj, frames):
         out.append(np.array(obj.evaluated_get(depsgraph).matrix_world, dtype=np.float64))
     scene.frame_set(current)
     return np.array(out)
+
+
+def solved_tracking_clip(n_tracks: int, n_frames: int, folder, solved_tracks: int = 40, seed: int = 1):
+    """A solved movie clip in the current scene with `n_tracks` bundle tracks, each with a marker at every
+    one of `n_frames` frames, and a camera following its solve (Camera Solver constraint): (clip, camera).
+    The markers of `solved_tracks` tracks are exact projections of points 8-30 m ahead of a camera that
+    trucks 3 m, dollies 2 m and bobs (1920x1080, 1500 px focal length); Blender's own solver solves them
+    (the Movie Clip Editor's Solve Camera Motion, headless: the window's first area becomes a clip editor);
+    the solved tracks are then copied and pasted, bundles and markers kept, up to `n_tracks`. The clip's
+    image is written to `folder`. The scene's range becomes 1..n_frames and its render 1920x1080."""
+    from pathlib import Path
+
+    import bpy
+    import numpy as np
+
+    if n_tracks < solved_tracks:
+        raise ValueError(f"{n_tracks} tracks: at least the {solved_tracks} solved ones")
+    width, height, focal_px, sensor_mm = 1920, 1080, 1500.0, 36.0
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, n_frames
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = width, height, 100
+    plate = bpy.data.images.new("plate", width, height)
+    plate.filepath_raw, plate.file_format = str(Path(folder) / "plate.png"), "PNG"
+    plate.save()
+    clip = bpy.data.movieclips.load(str(Path(folder) / "plate.png"))
+    scene.active_clip = clip
+    rng = np.random.default_rng(seed)
+    points = np.stack([rng.uniform(-6, 6, solved_tracks), rng.uniform(-3.5, 3.5, solved_tracks),
+                       rng.uniform(8, 30, solved_tracks)], axis=1)
+    u = np.linspace(0.0, 1.0, n_frames)
+    relative = points[None] - np.stack([3 * u, 0.3 * np.sin(4 * u), 2 * u], axis=1)[:, None]
+    x = 0.5 + focal_px * relative[..., 0] / relative[..., 2] / width
+    y = 0.5 + focal_px * relative[..., 1] / relative[..., 2] / height
+    tracks = clip.tracking.tracks
+    for p in range(solved_tracks):
+        markers = tracks.new(name=f"T{p}", frame=1).markers
+        for f in range(n_frames):
+            markers.insert_frame(f + 1, co=(x[f, p], y[f, p]))
+    clip_camera = clip.tracking.camera
+    clip_camera.sensor_width, clip_camera.focal_length = sensor_mm, focal_px / width * sensor_mm
+    solve = clip.tracking.objects[0]
+    solve.keyframe_a, solve.keyframe_b = 1, max(2, n_frames // 10)
+    clip.tracking.settings.use_keyframe_selection = False
+    window = bpy.context.window_manager.windows[0]
+    area = window.screen.areas[0]
+    area.type = "CLIP_EDITOR"
+    area.spaces.active.clip = clip
+    region = [r for r in area.regions if r.type == "WINDOW"][0]
+    with bpy.context.temp_override(window=window, area=area, region=region, space_data=area.spaces.active,
+                                   edit_movieclip=clip):
+        bpy.ops.clip.solve_camera()
+        for track in tracks:
+            track.select = True
+        bpy.ops.clip.copy_tracks()
+        while len(tracks) < n_tracks:
+            missing = n_tracks - len(tracks)
+            if missing < solved_tracks:  # the last paste: only as many as are missing
+                for index, track in enumerate(tracks):
+                    track.select = index < missing
+                bpy.ops.clip.copy_tracks()
+            bpy.ops.clip.paste_tracks()
+    if not solve.reconstruction.is_valid or not all(t.has_bundle for t in tracks):
+        raise RuntimeError("the synthetic clip did not solve")
+    data = bpy.data.cameras.new("Solved")
+    data.lens, data.sensor_width = clip_camera.focal_length, sensor_mm
+    camera = bpy.data.objects.new("Solved", data)
+    scene.collection.objects.link(camera)
+    constraint = camera.constraints.new("CAMERA_SOLVER")
+    constraint.use_active_clip, constraint.clip = False, clip
+    return clip, camera

@@ -1,0 +1,91 @@
+"""Transfer Camera Move with a TRACKING reference as the UI runs it: the clip's tracks are read in steps
+(tracking.read_solve_steps, a step per tracking.TRACK_CHUNK tracks) between the frames read and the frames
+solved, with status text, so a large clip (seconds: bench/tracking_read.py) keeps the UI responsive and can
+be cancelled. The clip is solved by Blender from synthetic markers (tools.blender_scenes.solved_tracking_clip)."""
+
+from __future__ import annotations
+
+import importlib
+
+import bpy
+import numpy as np
+import pytest
+from parascale.tools.blender_install import module_name
+from parascale.tools.blender_scenes import add_box, add_camera, new_collection, solved_tracking_clip
+from test_addon_operator import _snapshot
+
+FRAMES, TRACKS = 30, 250
+
+
+def addon_module(name: str):
+    return importlib.import_module(f"{module_name()}.parascale_blender.{name}")
+
+
+@pytest.fixture
+def tracking_move(addon_scene, tmp_path):
+    """A solved clip of 250 tracks over 30 frames as the reference (its Camera Solver camera), onto a box
+    measured by BOUNDS from a target start camera."""
+    scene = addon_scene
+    clip, solved_camera = solved_tracking_clip(TRACKS, FRAMES, tmp_path)
+    target_set = new_collection("TargetSet")
+    add_box("Set", (0.0, 0.0, 1.0), (2.0, 2.0, 2.0), target_set)
+    start = add_camera("Start", (0.0, -12.0, 1.5), (0.0, 0.0, 1.0))
+    settings = scene.parascale
+    settings.reference_camera, settings.reference_source, settings.tracking_clip = solved_camera, "TRACKING", clip
+    settings.tracking_min_bundles = 8
+    settings.target_start, settings.target_source, settings.target_collection = start, "BOUNDS", target_set
+    scene.frame_set(4)
+    return scene
+
+
+def test_read_solve_steps_a_chunk_of_tracks_at_a_time(tracking_move):
+    tracking = addon_module("tracking")
+    clip = tracking_move.parascale.tracking_clip
+    steps = tracking.read_solve_steps(clip)
+    seen = []
+    while True:
+        try:
+            seen.append(next(steps))
+        except StopIteration as stop:
+            solve = stop.value
+            break
+    assert seen == list(range(tracking.track_chunks(TRACKS))) == [0, 1, 2]
+    assert solve.bundles.shape == (TRACKS, 3) and solve.marker_frames.size == TRACKS * FRAMES
+    assert tracking.tracks_to_read(tracking_move, tracking_move.parascale) == TRACKS
+
+
+def test_a_chunked_tracking_transfer_reads_the_tracks_in_steps_and_gives_the_synchronous_camera(tracking_move):
+    operators, transfer_record = addon_module("operators"), addon_module("transfer_record")
+    assert bpy.ops.parascale.transfer_camera_move() == {"FINISHED"}
+    written = bpy.data.objects["Solved.ParaScale"]
+    synchronous = transfer_record.load(written)
+    bpy.data.objects.remove(written)
+    run = operators.ChunkedTransfer(bpy.context)
+    assert run.total == 2 * FRAMES + 3
+    seen, statuses, outcome = [], [], None
+    while outcome is None:
+        outcome = run.advance(0.0)  # one step per call
+        seen.append(run.done)
+        statuses.append(run.status())
+    # Every frame read, every chunk of tracks read, then the solve (a BOUNDS target solves all frames at once).
+    assert seen[:FRAMES + 3] == list(range(1, FRAMES + 4)) and seen == sorted(seen) and seen[-1] == run.total
+    assert statuses[FRAMES].startswith(f"ParaScale: reading the clip's tracks 100 of {TRACKS}, ")
+    assert statuses[FRAMES + 2].startswith(f"ParaScale: reading the clip's tracks {TRACKS} of {TRACKS}, ")
+    assert statuses[FRAMES - 1].startswith(f"ParaScale: reading frame {FRAMES} of {FRAMES}, ")
+    assert statuses[FRAMES + 3].startswith(f"ParaScale: solving frame {FRAMES} of {FRAMES}, ")
+    chunked = transfer_record.load(outcome.camera)
+    for name in ("centres", "scale", "pi_realized", "depth_reference"):
+        np.testing.assert_allclose(getattr(chunked, name), getattr(synchronous, name), rtol=1e-12, err_msg=name)
+    assert np.isfinite(chunked.depth_reference).all()
+    assert tracking_move.frame_current == 4
+
+
+@pytest.mark.parametrize("read", [1, 2, 3])
+def test_cancel_while_reading_the_clip_leaves_the_scene_as_it_was(tracking_move, read):
+    before = _snapshot(tracking_move)
+    run = addon_module("operators").ChunkedTransfer(bpy.context)
+    while run.done < FRAMES + read:
+        assert run.advance(0.0) is None
+    assert run.position()[0] == "reading the clip's tracks"
+    run.cancel()
+    assert _snapshot(tracking_move) == before
