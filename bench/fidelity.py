@@ -19,6 +19,9 @@ factors 1e-4 to 1e4; shapes: open field, corridor, object orbit, push-in toward 
 4. Keep Subject Framed (`run_subject`, not in --quick's pairs): the orbit pair transferred per frame with
    the target's side tower anchored where the orbit's centre is (core.framing); Pi measured as above,
    framing with Blender's world_to_camera_view on the keyed camera.
+5. Depth statistics and strength (`run_statistics`): per-frame transfers with the smooth statistic on
+   jump scenes (a pillar entering, a doorway, a foreground block) and on the pairs above, and with the
+   strength dial, measured with Cycles with the same statistic (at 1x and 2x the probe's resolution).
 
 The calibrated camera renders with the clip range the transfer scaled. The uncalibrated camera renders
 with the target start camera's own clip range (the reference's would clip a small target scene away
@@ -51,7 +54,8 @@ from parascale.core.geometry import GeometryDepth  # noqa: E402
 from parascale.core.metrics import identity_line, parallax_consistency, translation_error  # noqa: E402
 from parascale.core.parallax import MODES, transfer  # noqa: E402
 from parascale.core.poses import Trajectory  # noqa: E402
-from parascale.tools.cycles_depth import median_depth, render_depth  # noqa: E402
+from parascale.core.statistics import STATISTICS  # noqa: E402
+from parascale.tools.cycles_depth import render_depth, statistic_depth  # noqa: E402
 
 # Goals the benchmark must show (the issue's acceptance criteria).
 GOAL_PCE = 0.02
@@ -167,10 +171,10 @@ def quiet_stdout():
 
 
 def _cycles_depths(scene: bpy.types.Scene, camera: bpy.types.Object, frames: range,
-                   oversample: int = 1) -> np.ndarray:
+                   oversample: int = 1, statistic: str = "median") -> np.ndarray:
     with quiet_stdout():
-        return np.array([median_depth(render_depth(scene, camera, f, WIDTH * oversample, HEIGHT * oversample))
-                         for f in frames])
+        return np.array([statistic_depth(render_depth(scene, camera, f, WIDTH * oversample, HEIGHT * oversample),
+                                         statistic) for f in frames])
 
 
 def _build(shot: scenes.Shot) -> bpy.types.Scene:
@@ -538,6 +542,163 @@ def subject_section(row: SubjectResult) -> list[str]:
     ]
 
 
+# Depth statistics and strength (issue 17): the same transfer and Cycles measurement, with the smooth depth
+# statistic on both sides (and in the measurement), on scenes where the median jumps and on the pairs above,
+# and with the strength dial.
+JUMP_PAIRS = [
+    Pair("field", "a", 1.0, "pillar", "a", 1e-2),
+    Pair("field", "a", 10.0, "pillar", "b", 1.0),
+    Pair("wall", "a", 1.0, "doorway", "a", 1e-2),
+    Pair("wall", "a", 1.0, "doorway", "b", 10.0),
+    Pair("field", "a", 1.0, "foreground", "a", 1e-2),
+    Pair("field", "a", 1e2, "foreground", "b", 1.0),
+]
+# Every frame of a jump scene within this |ln(Pi' / (g Pi))|, measured with the statistic the transfer used.
+GOAL_JUMP_FRAME = 0.05
+STRENGTH_PAIRS = [*QUICK_PAIRS, FULL_PAIRS[0]]
+STRENGTHS = (0.5, 2.0)
+# (pair, g) with no fixed point: the orbit twice as strong swings out on an arc twice as wide, the untouched
+# rotation looks past the object, and the depth grows as fast as the camera moves, so g x Pi cannot be
+# reached (the transfer reports those frames as not converged). Shown, not counted in the goal.
+STRENGTH_LIMITS = {(QUICK_PAIRS[2].label, 2.0)}
+
+
+@dataclass
+class StatisticRow:
+    pair: Pair
+    statistic: str
+    strength: float
+    pce: float                       # against strength x the reference's Pi, both measured with Cycles
+    worst: float                     # largest per-frame |ln(Pi' / (g Pi))|
+    worst_probe: float               # the same, as the transfer's own probe says (at the float64 poses)
+    worst_fine: float                # the same, measured with Cycles at FINE x the probe's resolution (both sides)
+    unconverged: int
+    frames_missing: int
+    jump: float                      # largest |ln| change of the target's Cycles depth between frames
+
+
+def _shape(name: str, variant: str, frames: int) -> scenes.Shot:
+    make = scenes.JUMP_SHAPES.get(name) or scenes.SHAPES[name]
+    return make(variant, frames, WIDTH, HEIGHT)
+
+
+def run_statistic_pair(pair: Pair, frames: int, statistic: str, strength: float = 1.0,
+                       reference_cache: dict | None = None) -> StatisticRow:
+    """One per-frame transfer with `statistic` on both sides and strength g, measured with Cycles with the
+    same statistic: Pi' against g x Pi."""
+    reference = _shape(pair.reference, pair.reference_variant, frames).scaled(pair.reference_scale)
+    target = _shape(pair.target, pair.target_variant, frames).scaled(pair.target_scale)
+    probe_reference = GeometryDepth(reference.mesh.vertices, reference.mesh.triangles, resolution=WIDTH,
+                                    statistic=statistic)
+    probe_target = GeometryDepth(target.mesh.vertices, target.mesh.triangles, resolution=WIDTH, statistic=statistic)
+    start = target.trajectory
+    result = transfer(reference.trajectory, probe_reference, probe_target, start.rotations[0], start.centres[0],
+                      strength=strength)
+    span = range(0, frames)
+    key = (pair.reference, pair.reference_variant, pair.reference_scale, statistic, frames)
+    cache = {} if reference_cache is None else reference_cache
+    if key not in cache:
+        scene = _build(reference)
+        camera = scenes.add_camera("reference", reference.trajectory, frame_start=0)
+        steps = np.linalg.norm(np.diff(_camera_centres(scene, camera, span), axis=0), axis=1)
+        cache[key] = (steps / _cycles_depths(scene, camera, span, statistic=statistic)[1:],
+                      steps / _cycles_depths(scene, camera, span, FINE, statistic)[1:])
+    pi_reference, pi_reference_fine = cache[key]
+    scene = _build(target)
+    camera = scenes.add_camera("calibrated", result.trajectory, frame_start=0)
+    centres = _camera_centres(scene, camera, span)
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    depth = _cycles_depths(scene, camera, span, statistic=statistic)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pi_realized = steps / depth[1:]
+        pi_fine = steps / _cycles_depths(scene, camera, span, FINE, statistic)[1:]
+        jump = float(np.nanmax(np.abs(np.diff(np.log(depth)))))
+    consistency = parallax_consistency(strength * pi_reference, pi_realized)
+    fine = parallax_consistency(strength * pi_reference_fine, pi_fine)
+    probe_side = parallax_consistency(result.pi_target, result.pi_realized)
+    return StatisticRow(pair, statistic, strength, consistency.pce, abs(consistency.worst_log_ratio),
+                        abs(probe_side.worst_log_ratio), abs(fine.worst_log_ratio), int((~result.converged).sum()),
+                        consistency.frames_missing, jump)
+
+
+def run_statistics(frames: int, pairs: list[Pair], progress: bool = True) -> list[StatisticRow]:
+    """The jump pairs with each statistic, `pairs` with the smooth one, and the strength pairs with each
+    strength (median), all per frame."""
+    cache: dict = {}
+    jobs = ([(pair, statistic, 1.0) for pair in JUMP_PAIRS for statistic in STATISTICS]
+            + [(pair, "smooth", 1.0) for pair in pairs]
+            + [(pair, "median", g) for pair in STRENGTH_PAIRS for g in STRENGTHS]
+            + [(JUMP_PAIRS[0], "smooth", g) for g in STRENGTHS])
+    rows = []
+    for pair, statistic, strength in jobs:
+        row = run_statistic_pair(pair, frames, statistic, strength, cache)
+        rows.append(row)
+        if progress:
+            print(f"[statistic] {pair.label} {statistic} g={strength:g}: PCE {_fmt(row.pce)}, worst frame "
+                  f"{_fmt(row.worst)}, unconverged {row.unconverged}", flush=True)
+    return rows
+
+
+def statistics_verdict(rows: list[StatisticRow], pairs: list[Pair]) -> tuple[bool, list[str]]:
+    jump_labels = {p.label for p in JUMP_PAIRS}
+    smooth_jumps = [r for r in rows if r.pair.label in jump_labels and r.statistic == "smooth" and r.strength == 1]
+    median_jumps = [r for r in rows if r.pair.label in jump_labels and r.statistic == "median"]
+    smooth_pairs = [r for r in rows if r.pair in pairs and r.statistic == "smooth" and r.strength == 1]
+    strength_rows = [r for r in rows if r.strength != 1 and (r.pair.label, r.strength) not in STRENGTH_LIMITS]
+    limits = [r for r in rows if (r.pair.label, r.strength) in STRENGTH_LIMITS]
+    jumps_ok = all(max(r.worst, r.worst_fine) <= GOAL_JUMP_FRAME and r.frames_missing == 0 for r in smooth_jumps)
+    median_fails = sum(max(r.worst, r.worst_fine) > GOAL_JUMP_FRAME for r in median_jumps)
+    pairs_ok = all(r.pce <= GOAL_PCE for r in smooth_pairs)
+    strength_ok = all(r.pce <= GOAL_PCE and r.worst <= GOAL_PCE for r in strength_rows)
+    lines = [
+        f"- Jump scenes, smooth statistic: every frame within |ln| {GOAL_JUMP_FRAME} on every pair, measured at "
+        f"the probe's resolution and at {FINE}x: {'yes' if jumps_ok else 'NO'} (worst frame over the "
+        f"{len(smooth_jumps)} pairs {max(r.worst for r in smooth_jumps):.2g} at 1x, "
+        f"{max(r.worst_fine for r in smooth_jumps):.2g} at {FINE}x). The median: a frame beyond "
+        f"{GOAL_JUMP_FRAME} on {median_fails} of {len(median_jumps)} pairs (worst frame "
+        f"{max(r.worst for r in median_jumps):.2g} at 1x, {max(r.worst_fine for r in median_jumps):.2g} at "
+        f"{FINE}x: where the median sits on an occlusion edge, a finer measurement lands on the other side).",
+        f"- The pairs above with the smooth statistic: PCE <= {GOAL_PCE} on every pair: "
+        f"{'yes' if pairs_ok else 'NO'} (max {_fmt(max(r.pce for r in smooth_pairs))}).",
+        f"- Strength g = {', '.join(f'{g:g}' for g in STRENGTHS)}: PCE against g x Pi and every frame within "
+        f"{GOAL_PCE}: {'yes' if strength_ok else 'NO'} over {len(strength_rows)} runs (max PCE "
+        f"{_fmt(max(r.pce for r in strength_rows))}, worst frame {_fmt(max(r.worst for r in strength_rows))}).",
+    ]
+    for r in limits:
+        lines.append(f"- A limit, not counted above: {r.pair.label} at g = {r.strength:g}. Twice the orbit's steps "
+                     "with the rotation untouched is an arc twice as wide that looks past the object; the target's "
+                     "depth then grows as fast as the camera moves and no scale reaches g x Pi: the transfer reports "
+                     f"{r.unconverged} steps as not converged (PCE {_fmt(r.pce)}).")
+    return jumps_ok and pairs_ok and strength_ok, lines
+
+
+def statistics_section(rows: list[StatisticRow], pairs: list[Pair], frames: int) -> tuple[bool, list[str]]:
+    ok, lines = statistics_verdict(rows, pairs)
+    table = ["| pair (reference -> target) | statistic | strength g | PCE vs g Pi | worst frame | worst frame "
+             f"(probe) | worst frame at {FINE}x res | unconverged | largest depth change between frames |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        table.append(f"| {r.pair.label} | {r.statistic} | {r.strength:g} | {_fmt(r.pce)} | {_fmt(r.worst)} | "
+                     f"{_fmt(r.worst_probe)} | {_fmt(r.worst_fine)} | {r.unconverged} | {r.jump:.3f} |")
+    return ok, [
+        "## Depth statistics and strength",
+        "",
+        f"Per-frame transfers, {frames} frames, the depth statistic (docs/method.md) the same in the reference "
+        "probe, the target probe and the Cycles measurement (median, or smooth: the exp of a smoothly weighted "
+        "mean of log depth over the central quantile band 0.2-0.8). Jump scenes: a pillar entering the view, a "
+        "doorway growing, a foreground block leaving it (examples/scenes.py JUMP_SHAPES). Worst frame = largest "
+        "|ln(Pi' / (g Pi))| measured with Cycles at float32 keyframes; (probe) = what the transfer's own probe "
+        f"says at its float64 poses; at {FINE}x res = both sides measured with Cycles at {FINE * WIDTH}x"
+        f"{FINE * HEIGHT} (not the probe's pixels: what a full-resolution render sees). Largest depth change = "
+        "max |ln(Zbar'_t / Zbar'_(t-1))| of the Cycles depth at 1x.",
+        "",
+        *lines,
+        "",
+        *table,
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 pairs, 12 frames (smoke test)")
@@ -555,11 +716,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{subject.framing_error.max():.2g} of the width", flush=True)
     with open(args.output / "fidelity.md", "a") as report:
         report.write("\n".join(["", *subject_section(subject)]))
+    statistic_rows = run_statistics(frames, pairs)
+    statistics_ok, section = statistics_section(statistic_rows, pairs, frames)
+    with open(args.output / "fidelity.md", "a") as report:
+        report.write("\n".join(["", *section]))
     text = (args.output / "fidelity.md").read_text()
     print(text)
     print(f"wrote {args.output / 'fidelity.md'} and {args.output / 'fidelity.png'}")
     subject_ok = subject.pce <= GOAL_PCE and subject.framing_error.max() <= GOAL_FRAMING
-    return 0 if (check.pce_ok and check.factor_ok and check.global_ok and subject_ok) else 1
+    return 0 if (check.pce_ok and check.factor_ok and check.global_ok and subject_ok and statistics_ok) else 1
 
 
 if __name__ == "__main__":

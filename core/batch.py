@@ -61,7 +61,7 @@ from .formats.common import SIDECAR_SUFFIX, float_or_none, json_ready
 from .formats.nerf import COLMAP_FILES
 from .framing import anchor_from_options, check_subject_options
 from .manifest import STEM, ClipJob, find_clips, folder_jobs, is_manifest, read_manifest, take_shard
-from .parallax import MODES, TransferResult, transfer
+from .parallax import MODES, TransferResult, check_strength, transfer
 from .pointcloud import (
     check_points,
     per_frame_median_depths,
@@ -74,6 +74,7 @@ from .pointcloud import (
     valid_depth,
 )
 from .poses import MAX_COORDINATE, MIN_MAGNITUDE, Trajectory, in_range, positive_in_range
+from .statistics import DEFAULT_STATISTIC, normalize_statistic
 
 # File name ending of each format's output in a batch (COLMAP writes a folder).
 OUTPUT_SUFFIX = {"realestate10k": ".txt", "motionctrl": ".json", "recammaster": ".json", "uni3c": ".json",
@@ -106,12 +107,13 @@ def option_inputs(options: TransferOptions) -> list[Path]:
 # ------------------------------------------------------------------------------------------ depth specs
 
 @lru_cache(maxsize=8)
-def _load_array(path: str, mtime_ns: int, size: int) -> np.ndarray:
-    """A depth or point file's array, read once per process (a batch reuses one target cloud)."""
+def _load_array(path: str, mtime_ns: int, size: int, statistic: str = DEFAULT_STATISTIC) -> np.ndarray:
+    """A depth or point file's array, read once per process (a batch reuses one target cloud); a folder of
+    depth maps is reduced with `statistic`."""
     file = Path(path)
     name = file.name.lower()
     if file.is_dir():
-        return per_frame_median_depths(file)
+        return per_frame_median_depths(file, statistic)
     if name == "points3d.txt":
         return read_colmap_points(file)
     if name.endswith(".ply"):
@@ -128,13 +130,14 @@ def _load_array(path: str, mtime_ns: int, size: int) -> np.ndarray:
                         "points3D.txt point cloud, .npy depth map, or a folder of .npy depth maps)")
 
 
-def load_depth_array(spec: str) -> np.ndarray:
+def load_depth_array(spec: str, statistic: str = DEFAULT_STATISTIC) -> np.ndarray:
     path = Path(spec)
     if not path.exists():
         raise PoseFileError(path, "", "no such file (and not a number)")
     try:
         stat = path.stat()
-        return _load_array(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        return _load_array(str(path.resolve()), stat.st_mtime_ns, stat.st_size,
+                           statistic if path.is_dir() else DEFAULT_STATISTIC)
     except OSError as error:
         raise PoseFileError(path, "", f"cannot be read ({error.strerror or type(error).__name__})") from None
 
@@ -156,8 +159,9 @@ def fixed_depth(spec: str, role: str) -> FixedDepth | None:
 
 def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_frames: int,
                  intrinsics: tuple[float, float, float, float] | None = None,
-                 pixel_origin: str = "center") -> DepthProbe:
-    """A depth probe from a command-line spec.
+                 pixel_origin: str = "center", statistic: str = DEFAULT_STATISTIC) -> DepthProbe:
+    """A depth probe from a command-line spec; what reduces many depths (a folder of depth maps, a point
+    cloud, an unprojected depth map) uses `statistic` (core.statistics).
 
     role "reference" accepts a number, per-frame depths (.txt / 1-D .npy), a folder of depth maps (median
     per frame), a point cloud, or a depth map .npy (H, W) with `intrinsics`. role "target" must measure
@@ -167,7 +171,7 @@ def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_fr
     if fixed is not None:
         return fixed
     path = Path(spec)
-    array = load_depth_array(spec)
+    array = load_depth_array(spec, statistic)
     if path.is_dir() or array.ndim == 1:
         if role != "reference":
             raise PoseFileError(path, "", "per-frame depths describe the reference clip; the target depth must "
@@ -177,7 +181,7 @@ def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_fr
         return PerFrameDepth(array, name=f"per-frame {path.name}")
     if array.ndim == 2 and array.shape[1] == 3 and intrinsics is None:
         # A cloud never silently loses a point: a NaN or infinite row is refused as in .ply and .xyz.
-        probe = PointsDepth(check_points(array, path, row_names=lambda i: f"row {i}"))
+        probe = PointsDepth(check_points(array, path, row_names=lambda i: f"row {i}"), statistic=statistic)
         probe.name = f"points {path.name}"
         return probe
     if array.ndim == 2:
@@ -188,7 +192,7 @@ def depth_source(spec: str, role: str, pose: tuple[np.ndarray, np.ndarray], n_fr
             raise PoseFileError(path, "", "no pixel holds a usable depth")
         fx, fy, cx, cy = intrinsics
         points = unproject_depth_map(array, fx, fy, cx, cy, pose[0], pose[1], pixel_origin)
-        probe = PointsDepth(points)
+        probe = PointsDepth(points, statistic=statistic)
         probe.name = f"depth map {path.name}"
         return probe
     raise PoseFileError(path, "", f"cannot use an array of shape {array.shape} as a depth")
@@ -257,6 +261,8 @@ class TransferOptions:
     preset: str | None = None
     frames: int | None = None
     input_format: str | None = None
+    strength: float = 1.0  # the written move realizes strength x Pi_t
+    statistic: str = DEFAULT_STATISTIC  # the depth statistic of both sides (core.statistics)
     reference_subject: str | None = None  # 'X,Y,Z': keep the subject framed (core.framing)
     subject: str | None = None  # 'X,Y,Z': the target's subject (None: found by depth along the start view)
     timing: str = DEFAULT_TIMING  # a preset that changes the frame count: fit the move or keep the speed
@@ -267,13 +273,14 @@ def calibrate(reference: Trajectory, options: TransferOptions, mode: str | None 
     """Transfer one reference clip into the target scene described by `options`."""
     start = parse_start(options.start, reference)
     ref_probe = depth_source(options.ref_depth, "reference", (reference.rotations[0], reference.centres[0]),
-                             len(reference), parse_intrinsics(options.ref_intrinsics), options.pixel_origin)
+                             len(reference), parse_intrinsics(options.ref_intrinsics), options.pixel_origin,
+                             options.statistic)
     target_probe = depth_source(options.target_depth, "target", start, len(reference),
-                                parse_intrinsics(options.target_intrinsics), options.pixel_origin)
+                                parse_intrinsics(options.target_intrinsics), options.pixel_origin, options.statistic)
     anchor = anchor_from_options(reference, options.reference_subject, options.subject, target_probe, *start)
     try:
         result = transfer(reference, ref_probe, target_probe, start_rotation=start[0], start_centre=start[1],
-                          mode=mode or options.mode, reorient=anchor)
+                          mode=mode or options.mode, strength=options.strength, reorient=anchor)
     except TrajectoryError as error:
         if isinstance(error, NoMotionError):
             raise
@@ -326,6 +333,8 @@ def check_options(options: TransferOptions, read_files: bool = True) -> Transfer
     parse_intrinsics(options.ref_intrinsics)
     parse_intrinsics(options.target_intrinsics)
     check_subject_options(options.reference_subject, options.subject)
+    options = replace(options, strength=check_strength(options.strength),
+                      statistic=normalize_statistic(options.statistic))
     if options.preset:
         options = replace(options, preset=_preset_key(options.preset))
         preset = PRESETS[options.preset]
@@ -345,12 +354,12 @@ def check_options(options: TransferOptions, read_files: bool = True) -> Transfer
             continue
         if not read_files:
             continue
-        array = load_depth_array(spec)
+        array = load_depth_array(spec, options.statistic)
         # Everything but the per-frame count (which depends on the clip) is checked as a clip would.
         n_frames = array.size if Path(spec).is_dir() or array.ndim == 1 else 2
         intrinsics = options.ref_intrinsics if role == "reference" else options.target_intrinsics
         depth_source(spec, role, (_ANY_CLIP.rotations[0], _ANY_CLIP.centres[0]), n_frames,
-                     parse_intrinsics(intrinsics), options.pixel_origin)
+                     parse_intrinsics(intrinsics), options.pixel_origin, options.statistic)
     if options.start is not None and STEM not in options.start:
         values = [float_or_none(p) for p in options.start.replace(" ", "").split(",")]
         if all(v is not None for v in values) and len(values) in (3, 6) and not Path(options.start).exists():

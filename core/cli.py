@@ -55,8 +55,9 @@ from .formats.common import json_ready
 from .formats.contracts import parse_model_size
 from .manifest import parse_shard
 from .metrics import parallax_consistency
-from .parallax import normalize_mode, trajectory_parallax
+from .parallax import check_strength, normalize_mode, trajectory_parallax
 from .poses import Trajectory, float32_precision_warning
+from .statistics import DEFAULT_STATISTIC, STATISTICS
 
 EXIT_OK = 0
 EXIT_FAILED_CLIPS = 1
@@ -78,6 +79,13 @@ def _depth_help(role: str) -> str:
                 "frame), or a first-frame depth map .npy with --ref-intrinsics")
     return ("target scene depth: a number, a point cloud (.ply/.npy/.xyz/points3D.txt), or a first-frame "
             "depth map .npy (H, W) with --target-intrinsics (unprojected through the start pose)")
+
+
+def _add_statistic(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--statistic", default=DEFAULT_STATISTIC, choices=STATISTICS,
+                        help="how many depths (depth maps, point clouds) become one per frame, the same on both "
+                        "sides: 'median' (default) or 'smooth' (a smoothly weighted log-mean over the central "
+                        "quantile band: no jump where an occlusion edge crosses the median; docs/method.md)")
 
 
 def _add_output_choice(parser: argparse.ArgumentParser) -> None:
@@ -160,6 +168,12 @@ def _add_transfer_options(parser: argparse.ArgumentParser, batch: bool = False) 
                         "along the start view (on the ray through the reference subject's image position at "
                         "the first frame, at the target depth measured from the start pose)")
     parser.add_argument("--mode", default="per-frame", choices=["per-frame", "global", "uncalibrated"])
+    parser.add_argument("--strength", default="1", metavar="G",
+                        help="the written move realizes G x the reference's parallax at every frame (G > 0; "
+                        "default 1: the same; 0.5 half as strong, 2 twice); global mode: G x the first frame's "
+                        "scale; uncalibrated: G x the raw move" + (" (a manifest's strength column overrides "
+                                                                    "it)" if batch else ""))
+    _add_statistic(parser)
     parser.add_argument("--ref-intrinsics", help="fx,fy,cx,cy (pixels) of a reference depth map")
     parser.add_argument("--target-intrinsics", help="fx,fy,cx,cy (pixels) of a target depth map")
     parser.add_argument("--pixel-origin", default="center", choices=["center", "corner"],
@@ -188,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref-depth", required=True, help=_depth_help("reference"))
     p.add_argument("--ref-intrinsics", help="fx,fy,cx,cy of a reference depth map")
     p.add_argument("--pixel-origin", default="center", choices=["center", "corner"])
+    _add_statistic(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = commands.add_parser("convert", help="convert a pose file between formats")
@@ -200,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("batch", help="calibrate every clip of a folder or a manifest (local processes or Ray)")
     p.add_argument("source", metavar="IN_DIR|MANIFEST", help="a folder of pose files, or a manifest (.jsonl or "
                    ".csv, one row per clip: reference, ref_depth, target_depth, start, mode, preset, name, "
-                   "ref_intrinsics, target_intrinsics, timing, model_size; relative paths resolve against the "
-                   "manifest's folder)")
+                   "ref_intrinsics, target_intrinsics, strength, statistic, timing, model_size; relative paths "
+                   "resolve against the manifest's folder)")
     p.add_argument("out_dir")
     _add_transfer_options(p, batch=True)
     p.add_argument("--engine", default="local", choices=ENGINES,
@@ -220,12 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace) -> TransferOptions:
     """The transfer options of the command line (in a batch, every clip's defaults)."""
+    try:
+        strength = check_strength(args.strength)
+    except ParaScaleError as error:
+        raise ParaScaleError(f"--strength: {error}") from None
     return TransferOptions(ref_depth=args.ref_depth, target_depth=args.target_depth, mode=normalize_mode(args.mode),
                            start=args.start, target_intrinsics=args.target_intrinsics,
                            ref_intrinsics=args.ref_intrinsics, pixel_origin=args.pixel_origin, format=args.format,
-                           preset=args.preset, frames=args.frames, input_format=args.in_format,
-                           reference_subject=args.reference_subject, subject=args.subject, timing=args.timing,
-                           model_size=args.model_size)
+                           preset=args.preset, frames=args.frames, input_format=args.in_format, strength=strength,
+                           statistic=args.statistic, reference_subject=args.reference_subject,
+                           subject=args.subject, timing=args.timing, model_size=args.model_size)
 
 
 def _fmt(value: object, spec: str = ".6g") -> str:
@@ -240,7 +259,12 @@ COLUMN_GAP = "  "
 def summary_table(summaries: dict[str, dict | str], chosen: str) -> str:
     """One row per mode; every column is as wide as its widest cell and columns are COLUMN_GAP apart, so
     numbers of any width never run together."""
-    header = ["mode", "Pi_total ref", "Pi_total real", "PCE", "bias", "scale range"]
+    strengths = {s.get("strength", 1.0) for s in summaries.values() if isinstance(s, dict)}
+    # With a strength dial g != 1 the aim g x Pi_total ref stands next to the reference's; PCE and bias are
+    # against that aim.
+    strength = next(iter(strengths)) if len(strengths) == 1 and strengths != {1.0} else None
+    aim = [] if strength is None else [f"{strength:g} x ref"]
+    header = ["mode", "Pi_total ref", *aim, "Pi_total real", "PCE", "bias", "scale range"]
     rows: list[list[str]] = []
     failures: list[tuple[str, str]] = []
     for mode, summary in summaries.items():
@@ -248,15 +272,17 @@ def summary_table(summaries: dict[str, dict | str], chosen: str) -> str:
         if isinstance(summary, str):
             failures.append((label, summary))
             continue
-        rows.append([label, _fmt(summary["pi_total_reference"]), _fmt(summary["pi_total_realized"]),
+        rows.append([label, _fmt(summary["pi_total_reference"]),
+                     *([_fmt(summary["pi_total_target"])] if aim else []), _fmt(summary["pi_total_realized"]),
                      _fmt(summary["pce"], ".4g"), _fmt(summary["bias"], ".4g"),
                      f"{_fmt(summary['scale_min'])} .. {_fmt(summary['scale_max'])}"])
+    last = len(header) - 1
     labels = [header[0]] + [r[0] for r in rows] + [f[0] for f in failures]
-    widths = [max(len(x) for x in labels)] + [max(len(r[i]) for r in [header, *rows]) for i in range(1, 5)]
+    widths = [max(len(x) for x in labels)] + [max(len(r[i]) for r in [header, *rows]) for i in range(1, last)]
 
     def line(cells: list[str]) -> str:
-        numbers = [cell.rjust(width) for cell, width in zip(cells[1:5], widths[1:], strict=True)]
-        return COLUMN_GAP.join([cells[0].ljust(widths[0]), *numbers, cells[5]])
+        numbers = [cell.rjust(width) for cell, width in zip(cells[1:last], widths[1:], strict=True)]
+        return COLUMN_GAP.join([cells[0].ljust(widths[0]), *numbers, cells[last]])
 
     lines = [line(header)] + [line(r) for r in rows]
     lines += [f"{label.ljust(widths[0])}{COLUMN_GAP}failed: {reason}" for label, reason in failures]
@@ -288,8 +314,9 @@ def command_transfer(args: argparse.Namespace) -> int:
                                       **({"framing": result.framing.summary()} if result.framing else {})}),
                          indent=1))
     else:
+        strength = f", strength {result.strength:g}" if result.strength != 1.0 else ""
         print(f"wrote {', '.join(str(p) for p in written)} ({len(result.trajectory)} frames calibrated, "
-              f"mode {result.mode.replace('_', '-')}; * = written)")
+              f"mode {result.mode.replace('_', '-')}{strength}; * = written)")
         print(summary_table(summaries, result.mode))
         print(export_summary(result.trajectory, plan, result.pi_realized))
         if result.framing is not None:
@@ -309,9 +336,9 @@ def command_measure(args: argparse.Namespace) -> int:
         raise ParaScaleError(f"{args.candidate}: {len(candidate)} frames, but the reference {args.reference} has "
                              f"{len(reference)}; resample one of them (parascale convert --frames N)")
     ref_probe = depth_source(args.ref_depth, "reference", (reference.rotations[0], reference.centres[0]),
-                             len(reference), parse_intrinsics(args.ref_intrinsics), args.pixel_origin)
+                             len(reference), parse_intrinsics(args.ref_intrinsics), args.pixel_origin, args.statistic)
     cand_probe = depth_source(args.depth, "reference", (candidate.rotations[0], candidate.centres[0]),
-                              len(candidate), parse_intrinsics(args.intrinsics), args.pixel_origin)
+                              len(candidate), parse_intrinsics(args.intrinsics), args.pixel_origin, args.statistic)
     pi_reference, _ = trajectory_parallax(reference, ref_probe)
     pi_candidate, _ = trajectory_parallax(candidate, cand_probe)
     consistency = parallax_consistency(pi_reference, pi_candidate)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import DepthError, NoDepthError, frame_list
 from .poses import MAX_COORDINATE, MIN_MAGNITUDE, Trajectory, positive_in_range
+from .statistics import DEFAULT_STATISTIC, normalize_statistic, representative_depth, statistic_label
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,12 +189,16 @@ class BoundsDepth(DepthProbe):
 
 
 class PointsDepth(DepthProbe):
-    """Median depth of the points that lie inside each view's frustum (in front of the camera and
-    inside the frame): tracking bundles, a point cloud, an unprojected depth map."""
+    """Median (or another `statistic`, core.statistics) depth of the points that lie inside each view's
+    frustum (in front of the camera and inside the frame): tracking bundles, a point cloud, an unprojected
+    depth map."""
 
     name = "points"
+    statistic = DEFAULT_STATISTIC
 
-    def __init__(self, points: np.ndarray, min_points: int = 1, chunk: int = 64):
+    def __init__(self, points: np.ndarray, min_points: int = 1, chunk: int = 64,
+                 statistic: str = DEFAULT_STATISTIC):
+        self.statistic = normalize_statistic(statistic)
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         points = points[np.all(np.isfinite(points), axis=1)]
         if points.shape[0] == 0:
@@ -219,14 +224,12 @@ class PointsDepth(DepthProbe):
             depth, inside = self.visible_depths(views.take(index))
             masked = np.where(inside, depth, np.nan)
             enough = inside.sum(axis=1) >= self.min_points
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    med = np.nanmedian(masked, axis=1)
-            out[index] = np.where(enough, med, np.nan)
+            zbar = representative_depth(masked, statistic=self.statistic)
+            out[index] = np.where(enough, zbar, np.nan)
         return out
+
+    def describe(self) -> str:
+        return f"{self.name}{statistic_label(self.statistic)}"
 
 
 def probe_depths(probe: DepthProbe, views: Views, what: str = "depth",

@@ -20,6 +20,7 @@ from .errors import DepthError, NoDepthError, frame_list
 from .formats import read_trajectory
 from .pointcloud import per_frame_median_depths, read_depth_values
 from .poses import Trajectory
+from .statistics import DEFAULT_STATISTIC, normalize_statistic
 
 
 def solve_space_points(bundles: np.ndarray, solved_cameras: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -86,7 +87,9 @@ class BundlesDepth(PointsDepth):
     name = "tracking"
 
     def __init__(self, points: np.ndarray, frame_mask: np.ndarray, frames: np.ndarray, min_points: int = 8,
-                 label: str = "tracking bundles", solved: np.ndarray | None = None, chunk: int = 64):
+                 label: str = "tracking bundles", solved: np.ndarray | None = None, chunk: int = 64,
+                 statistic: str = DEFAULT_STATISTIC):
+        self.statistic = normalize_statistic(statistic)
         points = np.asarray(points, dtype=np.float64)
         frame_mask = np.asarray(frame_mask, dtype=bool)
         n_points = points.shape[-2] if points.ndim == 3 else points.reshape(-1, 3).shape[0]
@@ -123,7 +126,7 @@ class BundlesDepth(PointsDepth):
         return depth, inside & self.frame_mask[views.indices]
 
     def describe(self) -> str:
-        return f"{self.label}, median of at least {self.min_points}"
+        return f"{self.label}, {self.statistic} of at least {self.min_points}"
 
     def frames_without_depth(self, views: Views) -> np.ndarray:
         """Scene frames (of the views) where fewer than `min_points` bundles are seen."""

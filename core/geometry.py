@@ -38,6 +38,7 @@ import numpy as np
 
 from .depth import DepthProbe, Views
 from .errors import DepthError
+from .statistics import DEFAULT_STATISTIC, normalize_statistic, representative_depth, statistic_label
 
 # Default probe image size, in pixels along the longer side (128 x 72 for a 16:9 frame). It matches a
 # Cycles depth pass of the same size to ~1e-7 and one at 160 x 90 to within 2% on the occluded test
@@ -144,23 +145,24 @@ def probe_intrinsics(views: Views, index: int, resolution: int) -> tuple[int, in
     return width, height, fx * sx, fy * sy, cx * sx, cy * sy
 
 
-def median_seen(depth: np.ndarray) -> float:
-    """The Geometry statistic of a depth map: the median over the pixels that see something (finite);
-    NaN when none does."""
-    seen = depth[np.isfinite(depth)]
-    return float(np.median(seen)) if seen.size else float("nan")
+def seen_statistic(depth: np.ndarray, statistic: str = DEFAULT_STATISTIC) -> float:
+    """The Geometry statistic of a depth map: the named statistic (core.statistics: the median by default)
+    over the pixels that see something (finite); NaN when none does."""
+    return float(representative_depth(np.asarray(depth).reshape(-1), statistic=statistic))
 
 
 class GeometryDepth(DepthProbe):
-    """Median depth of the visible surface of a triangle mesh (world coordinates), per view: a z-buffer
-    rasterization through each view's pinhole camera at `resolution` pixels along the longer side.
-    Occlusion counts, pixels that see nothing are excluded, NaN where no pixel sees geometry."""
+    """Median (or another `statistic`, core.statistics) depth of the visible surface of a triangle mesh
+    (world coordinates), per view: a z-buffer rasterization through each view's pinhole camera at
+    `resolution` pixels along the longer side. Occlusion counts, pixels that see nothing are excluded, NaN
+    where no pixel sees geometry."""
 
     name = "geometry"
 
     def __init__(self, vertices: np.ndarray, triangles: np.ndarray, resolution: int = DEFAULT_RESOLUTION,
-                 near: float | None = None):
+                 near: float | None = None, statistic: str = DEFAULT_STATISTIC):
         vertices, triangles, near = prepared_mesh(vertices, triangles, resolution, near)
+        self.statistic = normalize_statistic(statistic)
         self.resolution = int(resolution)
         self.near = float(near)
         self.triangle_count = int(triangles.shape[0])
@@ -215,10 +217,10 @@ class GeometryDepth(DepthProbe):
 
     @classmethod
     def from_meshes(cls, meshes: list[tuple[np.ndarray, np.ndarray]], resolution: int = DEFAULT_RESOLUTION,
-                    near: float | None = None) -> GeometryDepth:
+                    near: float | None = None, statistic: str = DEFAULT_STATISTIC) -> GeometryDepth:
         """One probe over several meshes, each (vertices, triangles) in world coordinates."""
         vertices, triangles = cls.concatenated(meshes)
-        return cls(vertices, triangles, resolution=resolution, near=near)
+        return cls(vertices, triangles, resolution=resolution, near=near, statistic=statistic)
 
     @staticmethod
     def concatenated(meshes: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -231,10 +233,11 @@ class GeometryDepth(DepthProbe):
                 np.concatenate([t + o for (_, t), o in zip(checked, offsets, strict=True)]))
 
     def describe(self) -> str:
-        return f"geometry {self.triangle_count} triangles at {self.resolution} px"
+        return f"geometry {self.triangle_count} triangles at {self.resolution} px{statistic_label(self.statistic)}"
 
     def __call__(self, views: Views) -> np.ndarray:
-        return np.array([median_seen(self.depth_map(views, i)) for i in range(len(views))], dtype=np.float64)
+        return np.array([seen_statistic(self.depth_map(views, i), self.statistic) for i in range(len(views))],
+                        dtype=np.float64)
 
     def depth_map(self, views: Views, index: int = 0) -> np.ndarray:
         """The probe's (H, W) depth map of view `index` (row 0 = top of the image), np.inf where the pixel

@@ -25,7 +25,8 @@ import numpy as np
 
 from .depth import DepthProbe, Views
 from .errors import DepthError
-from .geometry import DEFAULT_RESOLUTION, GeometryDepth, median_seen, prepared_mesh, probe_intrinsics
+from .geometry import DEFAULT_RESOLUTION, GeometryDepth, prepared_mesh, probe_intrinsics, seen_statistic
+from .statistics import DEFAULT_STATISTIC, normalize_statistic, statistic_label
 
 BACKENDS = ("auto", "embree", "numpy")
 # Embree reports a miss as a distance of about 1e37 (its "infinity" in float32); any hit is far nearer.
@@ -55,7 +56,8 @@ class EmbreeGeometryDepth(DepthProbe):
     name = "geometry"
 
     def __init__(self, vertices: np.ndarray, triangles: np.ndarray, resolution: int = DEFAULT_RESOLUTION,
-                 near: float | None = None):
+                 near: float | None = None, statistic: str = DEFAULT_STATISTIC):
+        self.statistic = normalize_statistic(statistic)
         modules = _embreex()
         if modules is None:
             raise DepthError("the Embree backend is not available (install the embreex package)")
@@ -74,12 +76,13 @@ class EmbreeGeometryDepth(DepthProbe):
 
     @classmethod
     def from_meshes(cls, meshes: list[tuple[np.ndarray, np.ndarray]], resolution: int = DEFAULT_RESOLUTION,
-                    near: float | None = None) -> EmbreeGeometryDepth:
+                    near: float | None = None, statistic: str = DEFAULT_STATISTIC) -> EmbreeGeometryDepth:
         vertices, triangles = GeometryDepth.concatenated(meshes)
-        return cls(vertices, triangles, resolution=resolution, near=near)
+        return cls(vertices, triangles, resolution=resolution, near=near, statistic=statistic)
 
     def describe(self) -> str:
-        return f"geometry {self.triangle_count} triangles at {self.resolution} px (Embree)"
+        return (f"geometry {self.triangle_count} triangles at {self.resolution} px (Embree)"
+                f"{statistic_label(self.statistic)}")
 
     def _rays(self, views: Views, index: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """Origins (on the near plane, relative to the mesh centre) and directions (world axes, unit
@@ -118,15 +121,17 @@ class EmbreeGeometryDepth(DepthProbe):
 
     def __call__(self, views: Views) -> np.ndarray:
         # One Embree call per view: measured no faster when many views share a call (bench/geometry.py).
-        return np.array([median_seen(self.depth_map(views, i)) for i in range(len(views))], dtype=np.float64)
+        return np.array([seen_statistic(self.depth_map(views, i), self.statistic) for i in range(len(views))],
+                        dtype=np.float64)
 
 
 def geometry_depth(vertices: np.ndarray, triangles: np.ndarray, resolution: int = DEFAULT_RESOLUTION,
-                   near: float | None = None, backend: str = "auto") -> DepthProbe:
+                   near: float | None = None, backend: str = "auto", statistic: str = DEFAULT_STATISTIC
+                   ) -> DepthProbe:
     """The Geometry depth source on the chosen backend: "embree" (fails when it is not installed), "numpy"
     (core/geometry.py, everywhere), or "auto": Embree when it is available, else numpy."""
     if backend not in BACKENDS:
         raise DepthError(f"unknown geometry backend {backend!r} (choose one of {', '.join(BACKENDS)})")
     if backend == "embree" or (backend == "auto" and embree_available()):
-        return EmbreeGeometryDepth(vertices, triangles, resolution=resolution, near=near)
-    return GeometryDepth(vertices, triangles, resolution=resolution, near=near)
+        return EmbreeGeometryDepth(vertices, triangles, resolution=resolution, near=near, statistic=statistic)
+    return GeometryDepth(vertices, triangles, resolution=resolution, near=near, statistic=statistic)

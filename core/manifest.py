@@ -2,7 +2,8 @@
 clip with its own options, and the deterministic shard of that list a job-array task takes.
 
 A manifest row names the reference pose file and, where they differ from the command line's options,
-its depths, start pose, mode, preset, timing, model frame (model_size, WxH) and depth-map intrinsics:
+its depths, start pose, mode, preset, timing, model frame (model_size, WxH), depth-map intrinsics, strength
+and depth statistic:
 
     {"reference": "clips/0001.txt", "ref_depth": "depth/0001.npy", "target_depth": 0.5, "start": "0,0,1"}
 
@@ -26,14 +27,15 @@ from typing import Any
 from .errors import ParaScaleError, PoseFileError, quote, shorten
 from .formats.common import SIDECAR_SUFFIX, float_or_none, read_text
 from .formats.contracts import parse_model_size
-from .parallax import normalize_mode
+from .parallax import check_strength, normalize_mode
+from .statistics import normalize_statistic
 
 # A manifest of 80k clips is a few MB; the limit only stops a wrong file from filling the memory.
 MANIFEST_LIMIT = 256 << 20
 MAX_CLIPS = 10_000_000
 # The columns a row may have; '-' may stand for '_'. `reference` is required.
 COLUMNS = ("reference", "name", "ref_depth", "target_depth", "start", "mode", "preset", "ref_intrinsics",
-           "target_intrinsics", "timing", "model_size")
+           "target_intrinsics", "strength", "statistic", "timing", "model_size")
 # The placeholder of a per-clip file name in a command-line option.
 STEM = "{stem}"
 
@@ -176,8 +178,7 @@ def read_manifest(path: str | Path, defaults: Any, check: OptionsCheck) -> list[
         for key, value in row.items():
             column = str(key).strip().lower().replace("-", "_")
             if column not in COLUMNS:
-                hint = " (strength is not supported yet)" if column == "strength" else ""
-                raise PoseFileError(path, where, f"unknown column {quote(key)}{hint}; columns: {', '.join(COLUMNS)}")
+                raise PoseFileError(path, where, f"unknown column {quote(key)}; columns: {', '.join(COLUMNS)}")
             cells[column] = _cell(value, path, where, column)
         if not cells.get("reference"):
             raise PoseFileError(path, where, "no reference (the clip's pose file or COLMAP folder)")
@@ -207,6 +208,16 @@ def read_manifest(path: str | Path, defaults: Any, check: OptionsCheck) -> list[
                 changes["model_size"] = parse_model_size(str(cells["model_size"]))  # type: ignore[assignment]
             except ValueError as error:
                 raise PoseFileError(path, where, f"model_size: {error}") from None
+        if cells.get("strength"):
+            try:
+                changes["strength"] = check_strength(cells["strength"])  # type: ignore[assignment]
+            except ParaScaleError as error:
+                raise PoseFileError(path, where, f"strength: {error}") from None
+        if cells.get("statistic"):
+            try:
+                changes["statistic"] = normalize_statistic(str(cells["statistic"]))
+            except ParaScaleError as error:
+                raise PoseFileError(path, where, f"statistic: {error}") from None
         jobs.append(clip_job(reference, defaults, changes, f"{shorten(path.name, 60)}:{where}",
                              cells.get("name"), check, path, where))
     if not jobs:

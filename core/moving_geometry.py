@@ -18,8 +18,9 @@ import numpy as np
 
 from .depth import DepthProbe, Views
 from .errors import DepthError
-from .geometry import DEFAULT_RESOLUTION, NEAR_FRACTION, median_seen, probe_intrinsics
+from .geometry import DEFAULT_RESOLUTION, NEAR_FRACTION, probe_intrinsics, seen_statistic
 from .geometry_embree import geometry_depth
+from .statistics import DEFAULT_STATISTIC, normalize_statistic, statistic_label
 
 # (vertices (V, 3), triangles (T, 3)) in world space, or None when the moving part shows nothing then.
 Mesh = tuple[np.ndarray, np.ndarray]
@@ -34,7 +35,9 @@ class MovingGeometryDepth(DepthProbe):
     name = "geometry"
 
     def __init__(self, static: Mesh | None, moving_at: MovingMeshAt, resolution: int = DEFAULT_RESOLUTION,
-                 backend: str = "auto", extent: float | None = None, label: str = "moving objects"):
+                 backend: str = "auto", extent: float | None = None, label: str = "moving objects",
+                 statistic: str = DEFAULT_STATISTIC):
+        self.statistic = normalize_statistic(statistic)
         if extent is None:
             if static is None:
                 raise DepthError("give the scene's extent when nothing in it is static")
@@ -46,7 +49,8 @@ class MovingGeometryDepth(DepthProbe):
         self.resolution = int(resolution)
         self.backend = backend
         self.static = None if static is None else geometry_depth(*static, resolution=self.resolution,
-                                                                 near=self.near, backend=backend)
+                                                                 near=self.near, backend=backend,
+                                                                 statistic=self.statistic)
         self.moving_at = moving_at
         self.label = label
         self._frame: int | None = None
@@ -55,7 +59,8 @@ class MovingGeometryDepth(DepthProbe):
 
     def describe(self) -> str:
         static = self.static.describe() if self.static is not None else "nothing static"
-        return f"{static}, and the {self.label} read at every frame"
+        label = statistic_label(self.statistic) if self.static is None else ""  # the static part's says it
+        return f"{static}, and the {self.label} read at every frame{label}"
 
     def moving_probe(self, frame_index: int) -> DepthProbe | None:
         """The moving part's probe at a frame index (read and built once while that frame is asked for)."""
@@ -77,4 +82,5 @@ class MovingGeometryDepth(DepthProbe):
         return maps[0] if len(maps) == 1 else np.minimum(maps[0], maps[1])
 
     def __call__(self, views: Views) -> np.ndarray:
-        return np.array([median_seen(self.depth_map(views, i)) for i in range(len(views))], dtype=np.float64)
+        return np.array([seen_statistic(self.depth_map(views, i), self.statistic) for i in range(len(views))],
+                        dtype=np.float64)

@@ -11,6 +11,7 @@ import numpy as np
 from .depth import DepthProbe, Views, as_probe, probe_depths
 from .errors import DepthError, NoDepthError, NoMotionError, TrajectoryError, frame_list
 from .poses import Trajectory, _as_rotations
+from .statistics import check_same_statistic
 
 if TYPE_CHECKING:
     from .framing import FramingReport
@@ -25,6 +26,22 @@ MODES = ("per_frame", "global", "uncalibrated")
 
 # A step below this fraction of the path's largest step counts as "no motion" for the whole clip.
 NO_MOTION_EPS = 1e-300
+# The strength dial g (the written move realizes g x Pi_t): beyond these a typo, not a look.
+MIN_STRENGTH, MAX_STRENGTH = 1e-3, 1e3
+
+
+def check_strength(value: object) -> float:
+    """The strength g as a float: a finite number within MIN_STRENGTH .. MAX_STRENGTH (1 = the reference's
+    parallax). Raises TrajectoryError naming the value."""
+    try:
+        g = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TrajectoryError(f"the strength must be a number above 0 (1 = the reference's parallax), got "
+                              f"{str(value)[:40]!r}") from None
+    if not (np.isfinite(g) and MIN_STRENGTH <= g <= MAX_STRENGTH):
+        raise TrajectoryError(f"the strength must lie within {MIN_STRENGTH:g} .. {MAX_STRENGTH:g} (1 = the "
+                              f"reference's parallax), got {g:g}")
+    return g
 
 
 def normalize_mode(mode: str) -> str:
@@ -75,12 +92,23 @@ class TransferResult:
     source_reference: str = ""
     source_target: str = ""
     missing_target_frames: list[int] = field(default_factory=list)
+    # The strength dial g: the transfer aims at g x pi_reference (1: the reference's parallax).
+    strength: float = 1.0
     # Subject anchoring (core/framing.py): how the written move frames its subject; None without it.
     framing: FramingReport | None = None
 
     @property
     def pi_total_reference(self) -> float:
         return float(np.sum(self.pi_reference))
+
+    @property
+    def pi_target(self) -> np.ndarray:
+        """What the transfer aims at per step: g x Pi_t."""
+        return self.strength * self.pi_reference
+
+    @property
+    def pi_total_target(self) -> float:
+        return float(np.sum(self.pi_target))
 
     @property
     def pi_total_realized(self) -> float:
@@ -94,15 +122,19 @@ class TransferResult:
     def summary(self) -> dict[str, object]:
         from .metrics import parallax_consistency
 
-        pce = parallax_consistency(self.pi_reference, self.pi_realized)
+        # Against the aim g x Pi_t: with g = 1, the reference's own parallax.
+        pce = parallax_consistency(self.pi_target, self.pi_realized)
         return {
             "mode": self.mode,
             "frames": len(self.trajectory),
+            "strength": self.strength,
             "pi_total_reference": self.pi_total_reference,
+            "pi_total_target": self.pi_total_target,
             "pi_total_realized": self.pi_total_realized,
             "pce": pce.pce,
             "bias": pce.bias,
             "worst_frame": int(self.trajectory.frames[1 + pce.worst_index]) if pce.worst_index >= 0 else None,
+            "worst_log_ratio": pce.worst_log_ratio,
             "scale_min": float(np.min(self.scale)),
             "scale_max": float(np.max(self.scale)),
             "unconverged_frames": [int(f) for f in self.unconverged_frames],
@@ -163,11 +195,11 @@ def _solve_affine(directions: np.ndarray, ref_depth: np.ndarray, g: np.ndarray, 
 def transfer(reference: Trajectory, reference_depth: DepthProbe | float | np.ndarray, target_depth: DepthProbe | float,
              start_rotation: np.ndarray | None = None, start_centre: np.ndarray | None = None,
              mode: str = "per_frame", tolerance: float = 1e-9, max_iterations: int = 64,
-             reorient: Reorient | None = None) -> TransferResult:
+             reorient: Reorient | None = None, strength: float = 1.0) -> TransferResult:
     """Re-realize `reference` against the target scene's own depth (METHOD.md "Transfer"): `transfer_steps`
     run to the end."""
     return run_steps(transfer_steps(reference, reference_depth, target_depth, start_rotation, start_centre, mode,
-                                    tolerance, max_iterations, reorient=reorient))
+                                    tolerance, max_iterations, reorient=reorient, strength=strength))
 
 
 def run_steps(steps: Generator[int, None, T], on_step: Callable[[int], None] | None = None) -> T:
@@ -198,7 +230,7 @@ def shifted_steps(steps: Generator[int, None, T], offset: int) -> Generator[int,
 def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | np.ndarray,
                    target_depth: DepthProbe | float, start_rotation: np.ndarray | None = None,
                    start_centre: np.ndarray | None = None, mode: str = "per_frame", tolerance: float = 1e-9,
-                   max_iterations: int = 64, reorient: Reorient | None = None
+                   max_iterations: int = 64, reorient: Reorient | None = None, strength: float = 1.0
                    ) -> Generator[int, None, TransferResult]:
     """`transfer`, one frame at a time: yields the number of frames solved so far (0 .. N-1) after each
     frame of the per-frame solve, and returns the TransferResult. A caller that stops early (an Esc in the
@@ -208,13 +240,19 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
     `target_depth` measures the target scene from any pose. The move starts at the target start pose
     (default: the reference's first pose). Rotation is untouched: R'_t = Q R_t with Q = R'_0 R_0^T.
     Lens, sensor and fps are copied; the clip range is scaled by the depth ratio.
+    `strength` g > 0: per frame the written move realizes g x Pi_t (solved against Zbar_t / g); global
+    scales the move by g x the first frame's depth ratio; uncalibrated writes g x the raw move.
     With `reorient` (subject anchoring, core/framing.py) the rotation written at each pose is
     reorient(frame, Q R_t, centre), and every depth of the target is measured with that rotation.
     """
     mode = normalize_mode(mode)
+    strength = check_strength(strength)
+    check_same_statistic(as_probe(reference_depth), as_probe(target_depth))
     ref_views = Views.of(reference)
     ref_depth = probe_depths(as_probe(reference_depth), ref_views, "reference depth", reference.frames)
     target = as_probe(target_depth)
+    # The depth each step is scaled against: Pi'_t = s |u_t| / D' = g |u_t| / Zbar_t gives s = D' / (Zbar_t / g).
+    aim_depth = ref_depth / strength
     steps = reference.steps()
     step_norm = np.linalg.norm(steps, axis=1)
     if not np.any(step_norm > NO_MOTION_EPS * max(1.0, float(np.abs(reference.centres).max()))):
@@ -243,17 +281,17 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
             affine = None  # affine at a fixed rotation only: a reoriented view turns with the centre
         if affine is not None:
             g, h = affine
-            scale = _solve_affine(directions, ref_depth[1:], g[1:], h[1:], c0)
+            scale = _solve_affine(directions, aim_depth[1:], g[1:], h[1:], c0)
             iterations[:] = 1
         else:
             scale, converged, iterations, solved_depth = yield from _solve_per_frame(
-                target, out_views, directions, ref_depth, c0, tolerance, max_iterations, reference.frames, reorient)
+                target, out_views, directions, aim_depth, c0, tolerance, max_iterations, reference.frames, reorient)
     else:
         if mode == "global":
             d0 = probe_depths(target, _posed(out_views, 0, c0, reorient), "target depth", reference.frames)[0]
-            s = d0 / ref_depth[0]
+            s = d0 / aim_depth[0]
         else:
-            s = 1.0
+            s = strength
         scale = np.full(n_steps, s)
 
     if mode != "per_frame" or affine is not None:
@@ -289,6 +327,7 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
         depth_reference=ref_depth, depth_target=depth_target, scale=scale, converged=converged,
         iterations=iterations, source_reference=as_probe(reference_depth).describe(),
         source_target=target.describe(), missing_target_frames=reference.frames[missing].astype(int).tolist(),
+        strength=strength,
     )
 
 
@@ -436,3 +475,22 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
         raise NoDepthError(f"the target depth source ({target.describe()}) sees nothing from the calibrated "
                            f"camera at frame {frame_list(missing)}", missing)
     return scale, converged, iterations, measured
+
+
+def realized_at_written_pose(result: TransferResult, target: DepthProbe | float, written_centres: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """(Pi per step, target depth per frame) of the written camera when its centres are stored as
+    `written_centres` (the
+    add-on's float32 keyframes): step lengths from those centres, and the target depth measured again there
+    at every frame whose solve did not converge or where the target saw nothing. Near a jump of the
+    statistic a rounding of the centre can land on the other side of it, so the solve's own figure would
+    understate what the frame realizes; a converged frame's measurement holds to the solve's tolerance."""
+    written = np.asarray(written_centres, dtype=np.float64)
+    depth = result.depth_target.copy()
+    again = np.flatnonzero(~np.isfinite(depth))
+    again = np.union1d(again, 1 + np.flatnonzero(~result.converged))
+    if again.size:
+        views = Views.of(result.trajectory)
+        depth[again] = np.asarray(as_probe(target)(views.take(again, centres=written[again])), np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.linalg.norm(np.diff(written, axis=0), axis=1) / depth[1:], depth

@@ -25,6 +25,7 @@ import numpy as np
 from .errors import PoseFileError, names_read_faults, quote, shorten
 from .formats.common import POINT_TEXT_LIMIT, _open_error, float_or_none, read_text, size_text, text_lines
 from .poses import BLENDER_TO_OPENCV, MAX_COORDINATE, MIN_MAGNITUDE, positive_in_range
+from .statistics import DEFAULT_STATISTIC, normalize_statistic, representative_depth
 
 NO_HIT_DEPTH = 1e9
 # What a depth or point file may hold. A point cloud of 20 million points is 480 MB as float64; a depth
@@ -340,9 +341,11 @@ def _natural_key(path: Path) -> list[object]:
 
 
 @names_read_faults
-def per_frame_median_depths(folder: str | Path) -> np.ndarray:
-    """Median valid depth of every .npy depth map in a folder, in natural name order (frame_2 before
-    frame_10); NaN for a map that sees nothing (reported by the depth source as a frame without depth)."""
+def per_frame_median_depths(folder: str | Path, statistic: str = DEFAULT_STATISTIC) -> np.ndarray:
+    """Median valid depth (or the named `statistic`, core.statistics) of every .npy depth map in a folder,
+    in natural name order (frame_2 before frame_10); NaN for a map that sees nothing (reported by the depth
+    source as a frame without depth)."""
+    statistic = normalize_statistic(statistic)
     folder = Path(folder)
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() == ".npy"), key=_natural_key) \
         if folder.is_dir() else []
@@ -354,7 +357,7 @@ def per_frame_median_depths(folder: str | Path) -> np.ndarray:
         if depth.ndim != 2:
             raise PoseFileError(file, "", f"expected a (H, W) depth map, got shape {depth.shape}")
         valid = valid_depth(depth)
-        medians[index] = float(np.median(depth[valid])) if np.any(valid) else np.nan
+        medians[index] = representative_depth(depth[valid], statistic=statistic) if np.any(valid) else np.nan
     return medians
 
 

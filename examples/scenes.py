@@ -11,6 +11,8 @@ Shapes (unit scale; each has a reference move and variants whose depth profile a
 - wall: a wall with relief; the camera pushes in toward it.
 - galaxy: a star cluster thousands of units across; the camera sweeps past it (the demo's reference).
 - desk: objects a few centimetres across on a desk (the demo's target).
+- pillar, doorway, foreground (JUMP_SHAPES): scenes where the median depth jumps along the move (a pillar
+  entering the view, a doorway growing, a foreground block leaving), for the depth statistics.
 
 `Shot.scaled(k)` scales the scene, the move and the clip range together (Pi is unchanged by it). Scenes sit
 around the origin so that small scales keep their float32 precision in Blender.
@@ -264,7 +266,65 @@ def desk(frames: int = 48, width: int = 128, height: int = 72) -> Shot:
     return Shot("desk", mesh, _trajectory(eyes, targets, 35.0, width, height, 0.005, 20.0), 0.6, parts)
 
 
+def pillar(variant: str = "a", frames: int = DEFAULT_FRAMES, width: int = DEFAULT_WIDTH,
+           height: int = DEFAULT_HEIGHT) -> Shot:
+    """Jump scene: a back wall 12 ahead (variant b: 9) and a wide pillar 2 ahead (b: 3), just right of the
+    view, nothing in between (no floor in view), so the depths have a gap; a camera trucking right sees the
+    pillar enter and cover the view, and the median depth jumps from the wall to the pillar. Only the first
+    pose matters (a target start); its move trucks right like `field`."""
+    far, near = (12.0, 2.0) if variant == "a" else (9.0, 3.0)
+    back = quad_grid([-16, far, -6], [0, 0, 14], [32, 0, 0], 4, 16)
+    column = boxes(np.array([[5.0, near + 0.4, 1.0]]), np.array([[8.0, 0.8, 14.0]]))
+    mesh = merge([back, column])
+    x = 3.0 * _ease(frames)
+    eyes = np.column_stack([x, np.zeros(frames), np.full(frames, 1.5)])
+    targets = eyes + np.array([0.0, 10.0, 0.0])
+    return Shot(f"pillar-{variant}", mesh, _trajectory(eyes, targets, 35.0, width, height, 0.05, 200.0), far)
+
+
+def doorway(variant: str = "a", frames: int = DEFAULT_FRAMES, width: int = DEFAULT_WIDTH,
+            height: int = DEFAULT_HEIGHT) -> Shot:
+    """Jump scene: a wall 4 ahead with a doorway (1.6 wide, 2.2 high) onto a far wall 16 ahead (variant b:
+    11), nothing in between; a camera pushing in sees the doorway grow until the far wall fills most of the
+    view, so the median depth jumps from the wall to the far wall."""
+    wall_y, door_half, door_low, door_high = 4.0, 0.8, -1.0, 2.2
+    far = 16.0 if variant == "a" else 11.0
+    parts = [
+        quad_grid([-10, wall_y, -6], [0, 0, 14], [10 - door_half, 0, 0], 4, 4),                     # left of it
+        quad_grid([door_half, wall_y, -6], [0, 0, 14], [10 - door_half, 0, 0], 4, 4),              # right of it
+        quad_grid([-door_half, wall_y, door_high], [0, 0, 8 - door_high], [2 * door_half, 0, 0], 2, 1),  # above
+        quad_grid([-door_half, wall_y, -6], [0, 0, door_low + 6], [2 * door_half, 0, 0], 2, 1),     # below
+        quad_grid([-20, far, -10], [0, 0, 24], [40, 0, 0], 6, 10),                                  # far wall
+    ]
+    mesh = merge(parts)
+    y = 2.2 * _ease(frames)
+    eyes = np.column_stack([np.zeros(frames), y, np.full(frames, 0.6)])
+    targets = eyes + np.array([0.0, 10.0, 0.0])
+    return Shot(f"doorway-{variant}", mesh, _trajectory(eyes, targets, 30.0, width, height, 0.05, 200.0), far)
+
+
+def foreground(variant: str = "a", frames: int = DEFAULT_FRAMES, width: int = DEFAULT_WIDTH,
+               height: int = DEFAULT_HEIGHT) -> Shot:
+    """Jump scene: a foreground block 1.5 ahead covering the left half of the view, in front of boxes 8-11
+    ahead on a back wall 12 ahead (variant b: the block 2.5 ahead), nothing in between; a camera trucking
+    right slides the block out of the view, so the median depth jumps from the block to what is behind."""
+    rng = np.random.default_rng(3 if variant == "a" else 4)
+    back = quad_grid([-16, 12, -6], [0, 0, 14], [32, 0, 0], 4, 16)
+    n = 16
+    centres = np.column_stack([rng.uniform(-6, 10, n), rng.uniform(8.5, 10.5, n), rng.uniform(-2, 4, n)])
+    sizes = np.column_stack([rng.uniform(0.8, 2.0, n), rng.uniform(0.6, 1.0, n), rng.uniform(1.0, 3.0, n)])
+    near = 1.5 if variant == "a" else 2.5
+    block = boxes(np.array([[-2.0, near + 0.3, 1.0]]), np.array([[4.0, 0.6, 14.0]]))
+    mesh = merge([back, boxes(centres, sizes), block])
+    x = 3.0 * _ease(frames)
+    eyes = np.column_stack([x, np.zeros(frames), np.full(frames, 1.4)])
+    targets = eyes + np.array([0.0, 10.0, 0.0])
+    return Shot(f"foreground-{variant}", mesh, _trajectory(eyes, targets, 35.0, width, height, 0.05, 200.0), 12.0)
+
+
 SHAPES = {"field": field, "corridor": corridor, "orbit": orbit, "wall": wall}
+# Scenes where the median depth jumps along the move (an occlusion edge crossing the median pixel).
+JUMP_SHAPES = {"pillar": pillar, "doorway": doorway, "foreground": foreground}
 
 
 # --- Blender -------------------------------------------------------------------------------------------

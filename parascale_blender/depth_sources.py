@@ -17,6 +17,7 @@ import numpy as np
 from ..core.depth import BoundsDepth, DepthProbe, FixedDepth, PerFrameDepth
 from ..core.errors import DepthError, frame_list
 from ..core.poses import Trajectory
+from ..core.statistics import DEFAULT_STATISTIC, normalize_statistic
 from .scene_reading import (
     CameraSamples,
     collection_moves,
@@ -32,10 +33,11 @@ IMPORTED_DEPTH = "parascale_imported_depth"
 
 def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.Collection | None,
                      resolution: int, side: str, frames: np.ndarray | None = None,
-                     moving: frozenset[str] = frozenset()) -> DepthProbe:
-    """GEOMETRY (median visible depth of the collection's evaluated meshes) or BOUNDS (depth of its
-    world bounding-box centre) probe of a collection, measured at each of `frames` where some of it is
-    among the `moving` objects. `side` ("reference"/"target") names it in errors."""
+                     moving: frozenset[str] = frozenset(), statistic: str = DEFAULT_STATISTIC) -> DepthProbe:
+    """GEOMETRY (the `statistic`, median by default, of the visible depth of the collection's evaluated
+    meshes) or BOUNDS (depth of its world bounding-box centre: one point, no statistic) probe of a
+    collection, measured at each of `frames` where some of it is among the `moving` objects. `side`
+    ("reference"/"target") names it in errors."""
     if collection is None:
         raise DepthError(f"choose a {side} collection for the {source.lower()} {side} depth")
     animated = frames is not None and collection_moves(scene, collection, moving)
@@ -54,7 +56,8 @@ def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.
 
     if not animated:
         # Embree where its bundled wheel is installed (blender_manifest.toml), else the numpy z-buffer.
-        return geometry_depth(*read_collection_mesh(scene, collection), resolution=int(resolution))
+        return geometry_depth(*read_collection_mesh(scene, collection), resolution=int(resolution),
+                              statistic=statistic)
     from ..core.moving_geometry import MovingGeometryDepth
 
     static = read_collection_mesh(scene, collection, moving, "static", required=False)
@@ -73,7 +76,12 @@ def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.
         return read_collection_mesh(scene, collection, moving, "moving", required=False)
 
     return MovingGeometryDepth(static, moving_at, resolution=int(resolution), extent=extent,
-                               label=f"moving objects of '{collection.name}'")
+                               label=f"moving objects of '{collection.name}'", statistic=statistic)
+
+
+def depth_statistic(settings: object) -> str:
+    """The core statistic name of the settings' Depth Statistic (the same for both sides)."""
+    return normalize_statistic(settings.depth_statistic)
 
 
 def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: Trajectory,
@@ -83,7 +91,7 @@ def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: 
     source = settings.reference_source
     if source in ("GEOMETRY", "BOUNDS"):
         return collection_probe(scene, source, settings.reference_collection, settings.geometry_resolution,
-                                "reference", samples.frames, moving)
+                                "reference", samples.frames, moving, depth_statistic(settings))
     if source == "FOCUS":
         return PerFrameDepth(samples.focus_depth, name="focus")
     if source == "FIXED":
@@ -134,7 +142,7 @@ def target_depth_probe(scene: bpy.types.Scene, settings: object, start_samples: 
     source = settings.target_source
     if source in ("GEOMETRY", "BOUNDS"):
         return collection_probe(scene, source, settings.target_collection, settings.geometry_resolution, "target",
-                                frames, moving)
+                                frames, moving, depth_statistic(settings))
     if source == "FOCUS":
         depth = float(start_samples.focus_depth[0])
         if not np.isfinite(depth):

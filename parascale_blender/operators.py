@@ -13,7 +13,15 @@ import numpy as np
 from ..core.errors import NoMotionError, ParaScaleError, TrajectoryError, frame_list
 from ..core.framing import SubjectError, subject_anchor
 from ..core.metrics import parallax_consistency
-from ..core.parallax import TransferResult, run_steps, shifted_steps, transfer, transfer_steps
+from ..core.parallax import (
+    TransferResult,
+    check_strength,
+    realized_at_written_pose,
+    run_steps,
+    shifted_steps,
+    transfer,
+    transfer_steps,
+)
 from ..core.poses import Trajectory, float32_precision_warning
 from . import transfer_record
 from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
@@ -59,13 +67,22 @@ class TransferOutcome:
     def report_lines(self) -> list[tuple[str, str]]:
         """(level, message) lines for Blender's report system."""
         result = self.result
-        summary = result.summary()
-        lines = [("INFO", f"ParaScale: Pi_total reference {result.pi_total_reference:.4g}, result "
-                          f"{_partial_total(result.pi_realized, 'the target depth sees nothing')} (uncalibrated "
+        record = self.record
+        # The figures of the record: realized Pi as the written (float32) camera realizes it, against the aim
+        # strength x Pi_t.
+        consistency = parallax_consistency(result.pi_target, record.pi_realized)
+        aim = (f" x {result.strength:g} = {result.pi_total_target:.4g}" if result.strength != 1.0 else "")
+        worst = ""
+        if consistency.worst_index >= 0:
+            worst = (f", worst frame {int(record.frames[1 + consistency.worst_index])} "
+                     f"|ln| {abs(consistency.worst_log_ratio):.3g}")
+        lines = [("INFO", f"ParaScale: Pi_total reference {result.pi_total_reference:.4g}{aim}, result "
+                          f"{_partial_total(record.pi_realized, 'the target depth sees nothing')} (uncalibrated "
                           f"{_partial_total(self.pi_uncalibrated, 'its camera leaves the target scene')}); "
-                          f"PCE {_number(summary['pce'], '.3g')}, bias {_number(summary['bias'], '.4g')}; scale "
-                          f"{summary['scale_min']:.4g} to {summary['scale_max']:.4g}; "
+                          f"PCE {_number(record.pce, '.3g')}{worst}, bias {_number(record.bias, '.4g')}; "
+                          f"scale {float(np.min(result.scale)):.4g} to {float(np.max(result.scale)):.4g}; "
                           f"{len(result.trajectory)} frames -> '{self.camera.name}'")]
+        summary = result.summary()
         if result.missing_target_frames:
             lines.append(("WARNING", "ParaScale: the target depth sees nothing at frame "
                                      f"{frame_list(result.missing_target_frames)}"))
@@ -103,6 +120,11 @@ def clip_tracks(scene: bpy.types.Scene, settings: object) -> int:
     """How many tracks a TRACKING reference reads from its clip (in the reference camera's scene), else 0."""
     reference = settings.reference_camera
     return tracks_to_read(scene if reference is None else scene_of(reference, scene), settings)
+
+
+def written_centres(centres: np.ndarray) -> np.ndarray:
+    """The camera centres as Blender stores them: float32 keyframes (the written camera has no parent)."""
+    return np.asarray(centres, dtype=np.float32).astype(np.float64)
 
 
 def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
@@ -207,6 +229,7 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         start_rotation = pose_rotations(start_samples.matrices[:1])[0]
         start_centre = start_samples.matrices[0, :3, 3].copy()
         mode = settings.mode.lower()
+        strength = check_strength(settings.strength)
         anchor = None
         if subjects is not None:
             reference_subject, target_subject = subjects
@@ -217,24 +240,29 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         # Inside the preserved frames: a scene that moves is read at each frame the solve measures.
         result = yield from shifted_steps(transfer_steps(
             reference_trajectory, reference_probe, target_probe, start_rotation, start_centre, mode=mode,
-            tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS, reorient=anchor), frames.size + clip_steps)
+            tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS, strength=strength, reorient=anchor),
+            frames.size + clip_steps)
         if anchor is not None:
             result = anchor.framed(result)
+        # What the camera realizes as written: float32 keyframes, and the frames that did not converge
+        # measured again there (a rounding can cross the jump the solve closed on).
+        pi_realized, depth_target = realized_at_written_pose(result, target_probe,
+                                                             written_centres(result.trajectory.centres))
         if mode == "uncalibrated":
-            pi_uncalibrated = result.pi_realized
+            pi_uncalibrated = pi_realized
         else:
             pi_uncalibrated = transfer(reference_trajectory, result.depth_reference, target_probe, start_rotation,
-                                       start_centre, mode="uncalibrated").pi_realized
+                                       start_centre, mode="uncalibrated", strength=strength).pi_realized
 
     output = result.trajectory
-    consistency = parallax_consistency(result.pi_reference, result.pi_realized)
+    consistency = parallax_consistency(result.pi_target, pi_realized)
     record = transfer_record.TransferRecord(
         reference=reference.name, mode=settings.mode, source_reference=reference_probe.describe(),
         source_target=result.source_target, frames=frames.copy(), pi_reference=result.pi_reference,
-        pi_realized=result.pi_realized, pi_uncalibrated=np.asarray(pi_uncalibrated, dtype=np.float64),
-        scale=result.scale, depth_reference=result.depth_reference, depth_target=result.depth_target,
+        pi_realized=pi_realized, pi_uncalibrated=np.asarray(pi_uncalibrated, dtype=np.float64),
+        scale=result.scale, depth_reference=result.depth_reference, depth_target=depth_target,
         centres=output.centres, reference_centres=reference_trajectory.centres, start_centre=start_centre,
-        start_rotation=start_rotation, pce=consistency.pce, bias=consistency.bias,
+        start_rotation=start_rotation, pce=consistency.pce, bias=consistency.bias, strength=strength,
         **transfer_record.framing_fields(result.framing))
 
     # Everything that can fail on bad input has run: from here on the scene is changed.

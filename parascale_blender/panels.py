@@ -52,6 +52,8 @@ class VIEW3D_PT_parascale(SidebarPanel, bpy.types.Panel):
 
         col = layout.column()
         col.prop(settings, "mode")
+        col.prop(settings, "strength")
+        col.prop(settings, "depth_statistic")
         col.prop(settings, "use_scene_range")
         if not settings.use_scene_range:
             sub = col.column(align=True)

@@ -8,6 +8,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from ..core.geometry import DEFAULT_RESOLUTION, MAX_PROBE_RESOLUTION
+from ..core.statistics import DEFAULT_STATISTIC
 
 REFERENCE_SOURCES = [
     ("GEOMETRY", "Geometry", "Median depth of the reference collection's visible surface (rendered depth statistic)"),
@@ -20,6 +21,12 @@ REFERENCE_SOURCES = [
 ]
 TARGET_SOURCES = [item for item in REFERENCE_SOURCES if item[0] not in ("TRACKING", "IMPORTED")]
 TARGET_SOURCES[2] = ("FOCUS", "Focus", "The target start camera's focus distance (or distance to its focus object)")
+DEPTH_STATISTICS = [
+    ("MEDIAN", "Median", "The median of the depths (the paper's statistic); it jumps where an occlusion edge "
+                         "crosses the median pixel"),
+    ("SMOOTH", "Smooth", "A smoothly weighted mean of log depth over the central quantile band (0.2-0.8): "
+                         "continuous where pillars, doorways or foreground objects enter and leave the view"),
+]
 MODES = [
     ("PER_FRAME", "Per Frame", "Match the parallax of every frame against the target's own depth (calibrated)"),
     ("GLOBAL", "Global", "One scale for the whole move: the ratio of the depths at the first frame"),
@@ -77,6 +84,16 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
 
     mode: EnumProperty(name="Mode", items=MODES, default="PER_FRAME",
                        description="How the move is scaled to the target scene")
+    # No hard limits: a value the transfer refuses (<= 0, NaN, inf) is reported by the operator in one line.
+    strength: FloatProperty(
+        name="Strength", default=1.0, soft_min=0.1, soft_max=4.0, step=10, precision=3,
+        description="The written move realizes this many times the reference's parallax at every frame (1: the "
+                    "same; 0.5: half as strong; 2: twice). Global: this times the first frame's scale; "
+                    "Uncalibrated: this times the raw move")
+    depth_statistic: EnumProperty(
+        name="Depth Statistic", items=DEPTH_STATISTICS, default=DEFAULT_STATISTIC.upper(),
+        description="How the depths a source sees (pixels, points, bundles) become one depth per frame, the "
+                    "same on both sides")
     # Subject anchoring (core/framing.py): off by default, the transfer is then the paper's (rotation untouched).
     keep_subject_framed: BoolProperty(
         name="Keep Subject Framed", default=False,

@@ -41,6 +41,7 @@ from ..core.footage import (
 )
 from ..core.parallax import run_steps
 from ..core.poses import Trajectory
+from ..core.statistics import DEFAULT_STATISTIC, normalize_statistic
 
 # The transfer's progress steps through a clip's tracks this many at a time (~50 ms for 1,000 markers each).
 TRACK_CHUNK = 100
@@ -247,6 +248,7 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
     points, index = bundle_world_points(solve, trajectory, clip_frames, _object_world_scale(camera))
     _, mask = _frame_layout(solve, clip_frames, bool(getattr(settings, "tracking_markers_only", False)))
     min_bundles = int(getattr(settings, "tracking_min_bundles", 8))
+    statistic = normalize_statistic(getattr(settings, "depth_statistic", DEFAULT_STATISTIC))
     solved = index >= 0
     if not np.any(solved):
         raise NoDepthError(f"clip '{clip.name}' has no solved camera at any of frames "
@@ -264,9 +266,9 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
                              f"by {drift.max() / depth_scale:.2g} of their distance at frame "
                              f"{int(trajectory.frames[solved][worst])}): use the camera with its Camera "
                              "Solver constraint, or one baked from it")
-        probe = BundlesDepth(anchor, mask, trajectory.frames, min_bundles, solve.label(), solved)
+        probe = BundlesDepth(anchor, mask, trajectory.frames, min_bundles, solve.label(), solved, statistic=statistic)
     else:
-        probe = BundlesDepth(points, mask, trajectory.frames, min_bundles, solve.label(), solved)
+        probe = BundlesDepth(points, mask, trajectory.frames, min_bundles, solve.label(), solved, statistic=statistic)
     if require_all:
         require_depth(probe, trajectory)
     return probe

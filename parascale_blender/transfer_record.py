@@ -9,7 +9,8 @@ Fields (arrays over steps have N-1 entries for t = 1..N-1, arrays over frames ha
   have, for contrast), scale (N-1), depth_reference, depth_target (N)
 - centres (N*3, the written path, to tell when the camera was edited afterwards: stale),
   reference_centres (N*3, the reference path as read, in its own scene), start_centre, start_rotation
-  (the target start pose, 3 and 9 floats), pce, bias
+  (the target start pose, 3 and 9 floats), pce, bias (against strength x pi_reference)
+- strength (the strength dial g: the transfer aimed at g x pi_reference; 1 when absent)
 - framing_error, rotation_change (N each, only with Keep Subject Framed: the target subject's image
   position against the reference subject's as a fraction of the frame width, and the written rotation's
   angle from the untouched one in degrees; core.framing.FramingReport)
@@ -51,6 +52,7 @@ class TransferRecord:
     start_rotation: np.ndarray
     pce: float
     bias: float
+    strength: float = 1.0
     framing_error: np.ndarray | None = None
     rotation_change: np.ndarray | None = None
     version: int = RECORD_VERSION
@@ -73,7 +75,8 @@ class TransferRecord:
         """Rebuild from the stored mapping; None when it is absent, of another version or incomplete."""
         try:
             data = {k: props[k] for k in cls.__dataclass_fields__  # type: ignore[index]
-                    if k not in ("_ARRAY_SHAPES", *OPTIONAL_ARRAYS)}
+                    if k not in ("_ARRAY_SHAPES", "strength", *OPTIONAL_ARRAYS)}
+            data["strength"] = float(props.get("strength", 1.0))  # type: ignore[attr-defined]
             for key in OPTIONAL_ARRAYS:
                 value = props.get(key)  # type: ignore[attr-defined]
                 data[key] = None if value is None else np.asarray(list(value), dtype=np.float64)

@@ -128,7 +128,10 @@ def test_bounds_transfer_matches_the_reference_parallax(move, capfd):
     np.testing.assert_allclose(record.depth_reference, _depth_along_view(ref_m, move.reference_centre), rtol=1e-5)
     np.testing.assert_allclose(record.depth_target, _depth_along_view(out_m, move.target_centre), rtol=1e-4)
     np.testing.assert_allclose(record.scale, record.depth_target[1:] / record.depth_reference[1:], rtol=1e-9)
-    assert record.pce < 1e-6 and record.bias == pytest.approx(1.0)
+    # The record's figures are the written camera's: float32 keyframes of steps ~1e-4 at ~1e-2 from the
+    # origin add a few 1e-6 to the solve's 1e-6 (the independent measurement above agrees to 1e-4).
+    assert record.pce < 1e-5 and record.bias == pytest.approx(1.0)
+    np.testing.assert_allclose(record.pi_realized, _pi(out_m, record.depth_target), rtol=1e-6)
     assert record.mode == "PER_FRAME" and record.reference == "Ref"
     assert record.source_reference.startswith("bounds") and record.source_target.startswith("bounds")
     # The uncalibrated contrast: the reference's raw steps against the target depth (nothing in view after

@@ -220,7 +220,12 @@ BAD_MANIFESTS = [
     ("bad-json", '{"reference": "a.txt"}\n{"reference": \n', "m.jsonl:line 2: not JSON"),
     ("not-an-object", '["a.txt"]\n', "m.jsonl:line 1: a row must be a JSON object"),
     ("unknown-column", '{"reference": "a.txt", "ref_dpeth": 5}\n', "line 1: unknown column 'ref_dpeth'"),
-    ("strength", '{"reference": "a.txt", "strength": 0.5}\n', "strength is not supported yet"),
+    ("zero-strength", '{"reference": "a.txt", "strength": 0}\n', "line 1: strength: the strength must lie within"),
+    ("text-strength", '{"reference": "a.txt", "strength": "fast"}\n',
+     "line 1: strength: the strength must be a number"),
+    ("nan-strength", 'reference,strength\na.txt,nan\n', "m.csv:line 2: strength: the strength must lie within"),
+    ("inf-strength", 'reference,strength\na.txt,inf\n', "m.csv:line 2: strength: the strength must lie within"),
+    ("bad-statistic", '{"reference": "a.txt", "statistic": "mean"}\n', "line 1: statistic: the depth statistic must"),
     ("no-reference", '{"ref_depth": 5}\n', "line 1: no reference"),
     ("bad-mode", '{"reference": "a.txt", "mode": "fast"}\n', "line 1: mode 'fast': give per-frame"),
     ("bad-preset", '{"reference": "a.txt", "preset": "nope"}\n', "line 1: unknown preset 'nope'"),
@@ -238,7 +243,8 @@ BAD_MANIFESTS = [
 @pytest.mark.parametrize("case, text, part", BAD_MANIFESTS, ids=[c[0] for c in BAD_MANIFESTS])
 def test_a_bad_manifest_is_refused_before_anything_starts(tmp_path: Path, capsys, case: str, text: str,
                                                           part: str) -> None:
-    suffix = ".csv" if case == "csv-cells" else ".txt" if case == "not-a-manifest" else ".jsonl"
+    csv_cases = ("csv-cells", "nan-strength", "inf-strength")
+    suffix = ".csv" if case in csv_cases else ".txt" if case == "not-a-manifest" else ".jsonl"
     manifest = _write(tmp_path / f"m{suffix}", text)
     code = main(["batch", manifest, str(tmp_path / "out"), "--ref-depth", "5", "--target-depth", "50"])
     captured = capsys.readouterr()
@@ -253,7 +259,14 @@ def test_a_bad_manifest_is_refused_before_anything_starts(tmp_path: Path, capsys
     (["--shard", "a/b"], "--shard 'a/b'"),
     (["--ray-address", "auto"], "--ray-address needs --engine ray"),
     (["--ref-depth", "{stem}.txt", "--target-depth", "-1"], "--target-depth -1: a fixed depth"),
-], ids=["shard-range", "shard-text", "address-without-ray", "bad-depth-beside-pattern"])
+    (["--strength", "0"], "--strength: the strength must lie within"),
+    (["--strength", "-2"], "--strength: the strength must lie within"),
+    (["--strength", "nan"], "--strength: the strength must lie within"),
+    (["--strength", "inf"], "--strength: the strength must lie within"),
+    (["--strength", "strong"], "--strength: the strength must be a number"),
+    (["--statistic", "mean"], "argument --statistic: invalid choice: 'mean'"),
+], ids=["shard-range", "shard-text", "address-without-ray", "bad-depth-beside-pattern", "strength-zero",
+        "strength-negative", "strength-nan", "strength-inf", "strength-text", "statistic-unknown"])
 def test_bad_batch_options_exit_2_before_anything_starts(tmp_path: Path, capsys, argv_tail: list[str],
                                                          part: str) -> None:
     manifest = make_dataset(tmp_path)

@@ -16,6 +16,7 @@ import bpy
 import numpy as np
 import OpenEXR
 
+from ..core.statistics import DEFAULT_STATISTIC, representative_depth
 from ..parascale_blender.compat import set_multilayer_exr_output
 
 # Cycles writes about 1e10 where a pixel's ray hits nothing; anything beyond this is "no geometry".
@@ -112,8 +113,12 @@ def render_depth(scene: bpy.types.Scene, camera_obj: bpy.types.Object, frame: in
     return np.where(depth < NO_HIT_DEPTH, depth, np.inf)
 
 
+def statistic_depth(depth_map: np.ndarray, statistic: str = DEFAULT_STATISTIC) -> float:
+    """The depth statistic (core.statistics: 'median' or 'smooth') over the pixels that see geometry; NaN
+    when none does. The measuring side of what the Geometry probe computes."""
+    return float(representative_depth(np.asarray(depth_map, dtype=np.float64).reshape(-1), statistic=statistic))
+
+
 def median_depth(depth_map: np.ndarray) -> float:
     """Median over the pixels that see geometry; NaN when none does."""
-    seen = np.asarray(depth_map, dtype=np.float64)
-    seen = seen[np.isfinite(seen)]
-    return float(np.median(seen)) if seen.size else float("nan")
+    return statistic_depth(depth_map, "median")
