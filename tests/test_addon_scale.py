@@ -10,11 +10,12 @@ import importlib
 import bpy
 import numpy as np
 import pytest
-from parascale.core.depth import Views
-from parascale.core.geometry import GeometryDepth
-from parascale.core.poses import Intrinsics, Trajectory, project_to_rotation
 from parascale.tools.blender_install import module_name
-from parascale.tools.blender_scenes import add_camera, build_set, keyframe_locations, world_matrices
+from parascale.tools.blender_scenes import (
+    oracle_geometry_depths,
+    two_sets_transfer,
+    world_matrices,
+)
 from parascale.tools.cycles_depth import median_depth, render_depth
 
 pytestmark = pytest.mark.slow
@@ -24,27 +25,8 @@ REFERENCE_SCALE, TARGET_SCALE = 1.0, 1e-5  # sets 1000 and 0.01 units wide
 RENDER_SIZE = (160, 90)
 
 
-def _collection_mesh(collection) -> tuple[np.ndarray, np.ndarray]:
-    """World triangles of the test's own meshes (no modifiers): the oracle's geometry, read without the
-    add-on's scene_reading."""
-    vertices, triangles, offset = [], [], 0
-    for obj in collection.objects:
-        m = np.array(obj.matrix_world)
-        co = np.array([tuple(v.co) for v in obj.data.vertices])
-        vertices.append(co @ m[:3, :3].T + m[:3, 3])
-        for polygon in obj.data.polygons:
-            ids = list(polygon.vertices)
-            triangles += [(ids[0] + offset, ids[k] + offset, ids[k + 1] + offset) for k in range(1, len(ids) - 1)]
-        offset += len(co)
-    return np.concatenate(vertices), np.array(triangles)
-
-
 def _geometry_depths(collection, matrices: np.ndarray, lens: np.ndarray, scene) -> np.ndarray:
-    render = scene.render
-    trajectory = Trajectory(project_to_rotation(matrices[:, :3, :3]), matrices[:, :3, 3], lens=lens,
-                            intrinsics=Intrinsics(width=render.resolution_x, height=render.resolution_y))
-    vertices, triangles = _collection_mesh(collection)
-    return GeometryDepth(vertices, triangles)(Views.of(trajectory))
+    return oracle_geometry_depths(scene, collection, matrices, lens)
 
 
 def _cycles_depths(scene, camera, frames, visible, hidden) -> np.ndarray:
@@ -62,20 +44,7 @@ def _steps(matrices: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def two_sets(addon_scene):
     scene = addon_scene
-    scene.frame_start, scene.frame_end = int(FRAMES[0]), int(FRAMES[-1])
-    reference_set = build_set("Ref", REFERENCE_SCALE, "reference")
-    target_set = build_set("Tgt", TARGET_SCALE, "target")
-    u = (FRAMES - FRAMES[0]) / (FRAMES[-1] - FRAMES[0])
-    path = np.stack([120 * u, -400 + 150 * u, 150 + 20 * u], axis=1)  # a dolly in with a truck and a rise
-    reference = add_camera("Ref", path[0], clip_end=5000.0)
-    keyframe_locations(reference, FRAMES, path, target=(0.0, 50.0, 0.0))
-    s = TARGET_SCALE
-    start = add_camera("Start", (0.0, -400 * s, 150 * s), (40 * s, 50 * s, 0.0), clip_start=1e-6, clip_end=1.0)
-    settings = scene.parascale
-    settings.reference_camera, settings.reference_source, settings.reference_collection = reference, "GEOMETRY", \
-        reference_set
-    settings.target_start, settings.target_source, settings.target_collection = start, "GEOMETRY", target_set
-    return scene, reference_set, target_set, reference, start
+    return (scene, *two_sets_transfer(scene, FRAMES, REFERENCE_SCALE, TARGET_SCALE))
 
 
 def test_thousand_to_one_hundredth(two_sets):

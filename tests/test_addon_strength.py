@@ -9,11 +9,12 @@ import importlib
 import bpy
 import numpy as np
 import pytest
-from parascale.core.depth import Views
-from parascale.core.geometry import GeometryDepth
-from parascale.core.poses import Intrinsics, Trajectory, project_to_rotation
 from parascale.tools.blender_install import module_name
-from parascale.tools.blender_scenes import add_camera, build_set, keyframe_locations, world_matrices
+from parascale.tools.blender_scenes import (
+    oracle_geometry_depths,
+    two_sets_transfer,
+    world_matrices,
+)
 
 FRAMES = np.arange(1, 13)
 TARGET_SCALE = 1e-4
@@ -23,50 +24,18 @@ def _record(obj):
     return importlib.import_module(f"{module_name()}.parascale_blender.transfer_record").load(obj)
 
 
-def _collection_mesh(collection) -> tuple[np.ndarray, np.ndarray]:
-    """World triangles of the test's own meshes, read without the add-on."""
-    vertices, triangles, offset = [], [], 0
-    for obj in collection.objects:
-        m = np.array(obj.matrix_world)
-        co = np.array([tuple(v.co) for v in obj.data.vertices])
-        vertices.append(co @ m[:3, :3].T + m[:3, 3])
-        for polygon in obj.data.polygons:
-            ids = list(polygon.vertices)
-            triangles += [(ids[0] + offset, ids[k] + offset, ids[k + 1] + offset) for k in range(1, len(ids) - 1)]
-        offset += len(co)
-    return np.concatenate(vertices), np.array(triangles)
-
-
 def _oracle_pi(scene, camera, collection, statistic: str) -> np.ndarray:
     """Pi of `camera` over FRAMES: its evaluated centres, and the numpy Geometry probe (the add-on runs the
     Embree one) on the test's own meshes at the add-on's probe resolution."""
     matrices = world_matrices(scene, camera, FRAMES)
-    render = scene.render
-    trajectory = Trajectory(project_to_rotation(matrices[:, :3, :3]), matrices[:, :3, 3], lens=camera.data.lens,
-                            intrinsics=Intrinsics(width=render.resolution_x, height=render.resolution_y))
-    probe = GeometryDepth(*_collection_mesh(collection), resolution=scene.parascale.geometry_resolution,
-                          statistic=statistic)
-    depth = probe(Views.of(trajectory))
+    depth = oracle_geometry_depths(scene, collection, matrices, camera.data.lens, statistic)
     return np.linalg.norm(np.diff(matrices[:, :3, 3], axis=0), axis=1) / depth[1:]
 
 
 @pytest.fixture
 def two_sets(addon_scene):
     scene = addon_scene
-    scene.frame_start, scene.frame_end = int(FRAMES[0]), int(FRAMES[-1])
-    reference_set = build_set("Ref", 1e-2, "reference")
-    target_set = build_set("Tgt", TARGET_SCALE, "target")
-    u = (FRAMES - FRAMES[0]) / (FRAMES[-1] - FRAMES[0])
-    path = np.stack([1.2 * u, -4.0 + 1.5 * u, 1.5 + 0.2 * u], axis=1)
-    reference = add_camera("Ref", path[0], clip_end=50.0)
-    keyframe_locations(reference, FRAMES, path, target=(0.0, 0.5, 0.0))
-    s = TARGET_SCALE
-    start = add_camera("Start", (0.0, -400 * s, 150 * s), (40 * s, 50 * s, 0.0), clip_start=1e-6, clip_end=1.0)
-    settings = scene.parascale
-    settings.reference_camera, settings.reference_source, settings.reference_collection = reference, "GEOMETRY", \
-        reference_set
-    settings.target_start, settings.target_source, settings.target_collection = start, "GEOMETRY", target_set
-    return scene, reference_set, target_set, reference, start
+    return (scene, *two_sets_transfer(scene, FRAMES, 1e-2, TARGET_SCALE))
 
 
 @pytest.mark.parametrize("statistic", ["MEDIAN", "SMOOTH"])

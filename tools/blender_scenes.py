@@ -116,6 +116,66 @@ def world_matrices(scene, obj, frames):
     return np.array(out)
 
 
+def collection_world_mesh(collection):
+    """World triangles (vertices (V, 3), triangles (T, 3)) of a collection's own meshes (no modifiers), read
+    without the add-on's scene_reading: the independent oracle's geometry in tests."""
+    import numpy as np
+
+    vertices, triangles, offset = [], [], 0
+    for obj in collection.objects:
+        m = np.array(obj.matrix_world)
+        co = np.array([tuple(v.co) for v in obj.data.vertices])
+        vertices.append(co @ m[:3, :3].T + m[:3, 3])
+        for polygon in obj.data.polygons:
+            ids = list(polygon.vertices)
+            triangles += [(ids[0] + offset, ids[k] + offset, ids[k + 1] + offset) for k in range(1, len(ids) - 1)]
+        offset += len(co)
+    return np.concatenate(vertices), np.array(triangles)
+
+
+def oracle_geometry_depths(scene, collection, matrices, lens, statistic: str = "median"):
+    """The numpy Geometry probe (core/geometry.py) on the collection's own meshes, through cameras with the
+    given world matrices (N, 4, 4) and lens (mm), at the scene's render size and the add-on's Probe
+    Resolution: the depth statistic per view, read independently of the add-on."""
+    import numpy as np
+
+    from ..core.depth import Views
+    from ..core.geometry import GeometryDepth
+    from ..core.poses import Intrinsics, Trajectory, project_to_rotation
+
+    matrices = np.asarray(matrices, dtype=np.float64)
+    render = scene.render
+    trajectory = Trajectory(project_to_rotation(matrices[:, :3, :3]), matrices[:, :3, 3], lens=lens,
+                            intrinsics=Intrinsics(width=render.resolution_x, height=render.resolution_y))
+    probe = GeometryDepth(*collection_world_mesh(collection), resolution=scene.parascale.geometry_resolution,
+                          statistic=statistic)
+    return probe(Views.of(trajectory))
+
+
+def two_sets_transfer(scene, frames, reference_scale: float, target_scale: float):
+    """A reference set and a target set (build_set, the target layout) at their scales, a reference camera
+    dollying in on its set with a truck and a rise over `frames`, and a target start camera framing the
+    target set, with the add-on's settings pointed at them (GEOMETRY depth on both sides). Returns
+    (reference_set, target_set, reference camera, start camera)."""
+    import numpy as np
+
+    scene.frame_start, scene.frame_end = int(frames[0]), int(frames[-1])
+    reference_set = build_set("Ref", reference_scale, "reference")
+    target_set = build_set("Tgt", target_scale, "target")
+    u = (frames - frames[0]) / (frames[-1] - frames[0])
+    r = reference_scale
+    path = np.stack([120 * u, -400 + 150 * u, 150 + 20 * u], axis=1) * r
+    reference = add_camera("Ref", path[0], clip_end=5000.0 * r)
+    keyframe_locations(reference, frames, path, target=(0.0, 50.0 * r, 0.0))
+    s = target_scale
+    start = add_camera("Start", (0.0, -400 * s, 150 * s), (40 * s, 50 * s, 0.0), clip_start=1e-6, clip_end=1.0)
+    settings = scene.parascale
+    settings.reference_camera, settings.reference_source, settings.reference_collection = reference, "GEOMETRY", \
+        reference_set
+    settings.target_start, settings.target_source, settings.target_collection = start, "GEOMETRY", target_set
+    return reference_set, target_set, reference, start
+
+
 def solved_tracking_clip(n_tracks: int, n_frames: int, folder, solved_tracks: int = 40, seed: int = 1):
     """A solved movie clip in the current scene with `n_tracks` bundle tracks, each with a marker at every
     one of `n_frames` frames, and a camera following its solve (Camera Solver constraint): (clip, camera).
