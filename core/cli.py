@@ -57,6 +57,7 @@ from .manifest import parse_shard
 from .metrics import parallax_consistency
 from .parallax import check_strength, normalize_mode, trajectory_parallax
 from .poses import Trajectory, float32_precision_warning
+from .solve_check import suspect_frames
 from .statistics import DEFAULT_STATISTIC, STATISTICS
 
 EXIT_OK = 0
@@ -292,6 +293,11 @@ def summary_table(summaries: dict[str, dict | str], chosen: str) -> str:
 def command_transfer(args: argparse.Namespace) -> int:
     options = _options(args)
     reference = read_trajectory(args.reference, options.input_format)
+    # Footage enters here as a pose estimator's output: a frame whose pose jumps off the path is named.
+    suspects = suspect_frames(reference.frames, reference.centres)
+    if suspects:
+        warnings.warn(f"{args.reference}: suspect frames in the reference poses: {suspects.message()}; check "
+                      "the pose estimate there", stacklevel=1)
     result = calibrate(reference, options)
     # Without --format/--preset the output's name decides (.txt: RealEstate10K, .json: ParaScale, ...).
     with warnings.catch_warnings(record=True) as caught:  # what the consumer cannot carry: kept for --json

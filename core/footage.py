@@ -5,8 +5,10 @@ which hands the arrays here.
 A camera solve from footage is known only up to scale (and a rigid motion): exactly the gauge the Parallax
 Number removes. The reference depth at each frame is the median depth of the reconstructed bundles that the
 reference (solved) camera sees at that frame (core.depth.PointsDepth's frustum rule), per frame restricted
-to the bundles the solve covers there; Pi_t = ||C_t - C_{t-1}|| / Zbar_t is then a property of the footage
-alone.
+to the bundles the solve covers there, each bundle weighted by the image area it stands for (its Voronoi
+cell in the frame, core/image_area.py), so that it estimates the median over the image's pixels that the
+Geometry source measures on the target side; Pi_t = ||C_t - C_{t-1}|| / Zbar_t is then a property of the
+footage alone.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import numpy as np
 from .depth import PerFrameDepth, PointsDepth, Views, frustum_depths
 from .errors import DepthError, NoDepthError, frame_list
 from .formats import read_trajectory
+from .image_area import bundle_statistic, image_pixels
 from .pointcloud import per_frame_median_depths, read_depth_values
 from .poses import Trajectory
-from .statistics import DEFAULT_STATISTIC, normalize_statistic
+from .statistics import DEFAULT_STATISTIC, normalize_statistic, representative_depth
 
 
 def solve_space_points(bundles: np.ndarray, solved_cameras: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -77,6 +80,12 @@ def frames_below(counts: np.ndarray, frames: np.ndarray, min_bundles: int) -> np
     return np.asarray(frames)[np.asarray(counts) < int(min_bundles)]
 
 
+# How BundlesDepth weighs the bundles in view: "area" (each by its Voronoi cell in the frame,
+# core/image_area.py: the statistic then estimates the image's pixel statistic, which Geometry measures on
+# the target side), "none" (each bundle once: the statistic of the bundles themselves).
+BUNDLE_WEIGHTINGS = ("area", "none")
+
+
 class BundlesDepth(PointsDepth):
     """Median depth of the tracking bundles inside each view's frustum (core PointsDepth), restricted per
     clip frame by a mask (solved frames; with `markers only`, the tracks with an enabled marker there).
@@ -88,8 +97,16 @@ class BundlesDepth(PointsDepth):
 
     def __init__(self, points: np.ndarray, frame_mask: np.ndarray, frames: np.ndarray, min_points: int = 8,
                  label: str = "tracking bundles", solved: np.ndarray | None = None, chunk: int = 64,
-                 statistic: str = DEFAULT_STATISTIC):
+                 statistic: str = DEFAULT_STATISTIC, weighting: str = "area", seen: np.ndarray | None = None):
         self.statistic = normalize_statistic(statistic)
+        if weighting not in BUNDLE_WEIGHTINGS:
+            raise DepthError(f"bundle weighting must be one of {', '.join(BUNDLE_WEIGHTINGS)}, not {weighting!r}")
+        self.weighting = weighting
+        # (F, P): the bundle's track has an enabled marker at the frame (None: unknown); with area weighting, a
+        # bundle not seen at a frame that lies just behind a nearer seen one in the image is left out there.
+        self.seen = None if seen is None else np.asarray(seen, dtype=bool)
+        if self.seen is not None and self.seen.shape != frame_mask.shape:
+            raise DepthError(f"a seen mask of shape {self.seen.shape} for a frame mask of {frame_mask.shape}")
         points = np.asarray(points, dtype=np.float64)
         frame_mask = np.asarray(frame_mask, dtype=bool)
         n_points = points.shape[-2] if points.ndim == 3 else points.reshape(-1, 3).shape[0]
@@ -114,19 +131,37 @@ class BundlesDepth(PointsDepth):
         self.chunk = chunk
         self.label = label
 
-    def visible_depths(self, views: Views) -> tuple[np.ndarray, np.ndarray]:
+    def camera_points(self, views: Views) -> np.ndarray:
+        """The bundles in each view's camera axes, (N, P, 3)."""
         if np.any(views.indices >= self.frame_mask.shape[0]):
             raise DepthError(f"the tracking depth holds {self.frame_mask.shape[0]} frames; a view asks for more")
-        if self.frame_points is None:
-            depth, inside = super().visible_depths(views)
-        else:
-            points = self.frame_points[views.indices]
-            cam = np.einsum("nji,npj->npi", views.rotations, points - views.centres[:, None, :])
-            depth, inside = frustum_depths(cam, views.pixel_intrinsics, views.width, views.height)
+        points = self.points[None] if self.frame_points is None else self.frame_points[views.indices]
+        return np.einsum("nji,npj->npi", views.rotations, points - views.centres[:, None, :])
+
+    def visible_depths(self, views: Views) -> tuple[np.ndarray, np.ndarray]:
+        depth, inside = frustum_depths(self.camera_points(views), views.pixel_intrinsics, views.width, views.height)
         return depth, inside & self.frame_mask[views.indices]
 
+    def __call__(self, views: Views) -> np.ndarray:
+        out = np.empty(len(views))
+        for start in range(0, len(views), self.chunk):
+            index = np.arange(start, min(start + self.chunk, len(views)))
+            part = views.take(index)
+            cam = self.camera_points(part)
+            depth, inside = frustum_depths(cam, part.pixel_intrinsics, part.width, part.height)
+            inside &= self.frame_mask[part.indices]
+            if self.weighting == "area":
+                seen = None if self.seen is None else self.seen[part.indices]
+                zbar = bundle_statistic(depth, image_pixels(cam, part.pixel_intrinsics), inside, seen, part.width,
+                                        part.height, self.statistic)
+            else:
+                zbar = representative_depth(np.where(inside, depth, np.nan), statistic=self.statistic)
+            out[index] = np.where(inside.sum(axis=1) >= self.min_points, zbar, np.nan)
+        return out
+
     def describe(self) -> str:
-        return f"{self.label}, {self.statistic} of at least {self.min_points}"
+        weighting = "area-weighted " if self.weighting == "area" else ""
+        return f"{self.label}, {weighting}{self.statistic} of at least {self.min_points}"
 
     def frames_without_depth(self, views: Views) -> np.ndarray:
         """Scene frames (of the views) where fewer than `min_points` bundles are seen."""

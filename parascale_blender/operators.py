@@ -23,6 +23,7 @@ from ..core.parallax import (
     transfer_steps,
 )
 from ..core.poses import Trajectory, float32_precision_warning
+from ..core.solve_check import interpolate_poses, trusted_span
 from . import transfer_record
 from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, select_only, write_camera
 from .chunked_run import ChunkedRun, ModalRun
@@ -39,7 +40,7 @@ from .scene_reading import (
     scene_intrinsics,
     scene_of,
 )
-from .tracking import TRACK_CHUNK, track_chunks, tracks_to_read
+from .tracking import TRACK_CHUNK, suspect_warning, suspects_in_range, track_chunks, tracks_to_read
 
 # The per-frame solve accepts a scale where the measured depth puts the fixed point within this fraction of
 # it. The written camera is realized there, so each frame's Pi is within 1e-6 of the reference's (PCE
@@ -63,6 +64,8 @@ class TransferOutcome:
     pi_uncalibrated: np.ndarray
     # The float32 keyframe warning (core.poses.float32_precision_warning), None when the path is safe.
     precision_warning: str | None
+    # The suspect solve frames of a TRACKING reference and what was done with them (tracking.suspect_warning).
+    suspect_warning: str | None = None
 
     def report_lines(self) -> list[tuple[str, str]]:
         """(level, message) lines for Blender's report system."""
@@ -92,6 +95,8 @@ class TransferOutcome:
                                      f"{frame_list(unconverged)}"))
         if self.precision_warning:
             lines.append(("WARNING", f"ParaScale: {self.precision_warning}"))
+        if self.suspect_warning:
+            lines.append(("WARNING", f"ParaScale: {self.suspect_warning}"))
         if result.framing is not None:
             lines.append(("INFO", f"ParaScale: {result.framing.text()}"))
         return lines
@@ -199,6 +204,10 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
     # The reference may live in a Blender scene of its own; it is then read there, at the same frames.
     reference_scene = scene_of(reference, scene)
     subjects = _chosen_subjects(settings, scene, reference_scene)
+    suspects = suspects_in_range(reference_scene, settings, frames)
+    suspect_action = getattr(settings, "tracking_suspect_frames", "KEEP")
+    if suspects and suspect_action == "STOP":
+        frames = trusted_span(frames, suspects.mask)
     with preserved_frame(scene), preserved_frame(reference_scene):
         # Sampling the cameras visits every frame: what Blender re-evaluates on the way is what moves.
         with recording_moving_objects() as moving_names:
@@ -224,6 +233,10 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         clip_steps = track_chunks(clip_tracks(scene, settings))
         reference_probe = yield from shifted_steps(reference_depth_probe_steps(
             reference_scene, settings, reference_trajectory, reference_samples, moving), frames.size)
+        if suspects and suspect_action == "INTERPOLATE":
+            # After the probe is built (it checks the camera follows the solve at every frame as read); the
+            # depth is then measured at the interpolated poses.
+            reference_trajectory = interpolate_poses(reference_trajectory, suspects.mask)
         target_probe = target_depth_probe(scene, settings, start_samples, frames, moving)
 
         start_rotation = pose_rotations(start_samples.matrices[:1])[0]
@@ -263,6 +276,8 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         scale=result.scale, depth_reference=result.depth_reference, depth_target=depth_target,
         centres=output.centres, reference_centres=reference_trajectory.centres, start_centre=start_centre,
         start_rotation=start_rotation, pce=consistency.pce, bias=consistency.bias, strength=strength,
+        suspect_frames=suspects.frames if suspects else None,
+        suspects=suspect_warning(suspects, suspect_action, frames) if suspects else "",
         **transfer_record.framing_fields(result.framing))
 
     # Everything that can fail on bad input has run: from here on the scene is changed.
@@ -277,7 +292,7 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                           euler_hint=euler_hint)
     transfer_record.store(camera, record)
     return TransferOutcome(camera, result, reference_trajectory, record, np.asarray(pi_uncalibrated),
-                           float32_precision_warning(output.centres))
+                           float32_precision_warning(output.centres), record.suspects or None)
 
 
 class ChunkedTransfer(ChunkedRun[TransferOutcome]):

@@ -127,6 +127,18 @@ class ParaScaleSettings(bpy.types.PropertyGroup):
     tracking_markers_only: BoolProperty(
         name="Markers Only", default=False,
         description="Use only bundles whose track has a marker at the frame (seen, not just in the frustum)")
+    # Keep by default: the checks (core/solve_check.py) are heuristics and excluding a frame changes the move
+    # or its range; the warning names every suspect frame with its reason, and the user chooses.
+    tracking_suspect_frames: EnumProperty(
+        name="Suspect Frames", default="KEEP",
+        items=[("KEEP", "Keep (Warn)", "Transfer suspect solve frames as solved; the report names them with the "
+                                       "reason"),
+               ("INTERPOLATE", "Interpolate", "Replace the poses of suspect solve frames by interpolation between "
+                                              "the nearest trusted frames (held past the last one)"),
+               ("STOP", "Stop Before", "Transfer only the frames before the first suspect solve frame (after "
+                                       "any at the start)")],
+        description="What the transfer does with frames the camera solve is suspect at (path jumps, few tracks "
+                    "re-observed, high reprojection error, next to the edge of the solve)")
 
 
 def register() -> None:

@@ -23,7 +23,7 @@ geometry (`solve_space_points`, `marker_mask`, `BundlesDepth`, ...) are pure num
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +41,7 @@ from ..core.footage import (
 )
 from ..core.parallax import run_steps
 from ..core.poses import Trajectory
+from ..core.solve_check import SuspectFrames, suspect_frames
 from ..core.statistics import DEFAULT_STATISTIC, normalize_statistic
 
 # The transfer's progress steps through a clip's tracks this many at a time (~50 ms for 1,000 markers each).
@@ -72,6 +73,8 @@ class SolveData:
     marker_frames: np.ndarray
     marker_enabled: np.ndarray
     average_error: float
+    # The solve's average reprojection error at each solved camera (K,), in pixels.
+    camera_errors: np.ndarray | None = None
 
     def label(self) -> str:
         return f"bundles of clip '{self.clip_name}' ({self.object_name})"
@@ -161,7 +164,8 @@ def read_solve_steps(clip: object, object_name: str = "") -> Generator[int, None
         scale=1.0 if tracking_object.is_camera else float(tracking_object.scale),
         solved_frames=solved_frames, solved_cameras=solved, bundles=bundles_all[chosen], track_names=names,
         marker_track=np.concatenate(marker_track), marker_frames=np.concatenate(marker_frames).astype(np.int64),
-        marker_enabled=np.concatenate(marker_enabled), average_error=float(reconstruction.average_error))
+        marker_enabled=np.concatenate(marker_enabled), average_error=float(reconstruction.average_error),
+        camera_errors=_foreach(cameras, "average_error", np.float32).astype(np.float64))
 
 
 def solver_clip(scene: object, camera: object) -> object | None:
@@ -247,6 +251,8 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
     camera = getattr(settings, "reference_camera", None) or getattr(scene, "camera", None)
     points, index = bundle_world_points(solve, trajectory, clip_frames, _object_world_scale(camera))
     _, mask = _frame_layout(solve, clip_frames, bool(getattr(settings, "tracking_markers_only", False)))
+    seen = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, clip_frames,
+                       solve.bundles.shape[0])
     min_bundles = int(getattr(settings, "tracking_min_bundles", 8))
     statistic = normalize_statistic(getattr(settings, "depth_statistic", DEFAULT_STATISTIC))
     solved = index >= 0
@@ -266,9 +272,11 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
                              f"by {drift.max() / depth_scale:.2g} of their distance at frame "
                              f"{int(trajectory.frames[solved][worst])}): use the camera with its Camera "
                              "Solver constraint, or one baked from it")
-        probe = BundlesDepth(anchor, mask, trajectory.frames, min_bundles, solve.label(), solved, statistic=statistic)
+        probe = BundlesDepth(anchor, mask, trajectory.frames, min_bundles, solve.label(), solved, statistic=statistic,
+                             seen=seen)
     else:
-        probe = BundlesDepth(points, mask, trajectory.frames, min_bundles, solve.label(), solved, statistic=statistic)
+        probe = BundlesDepth(points, mask, trajectory.frames, min_bundles, solve.label(), solved, statistic=statistic,
+                             seen=seen)
     if require_all:
         require_depth(probe, trajectory)
     return probe
@@ -292,6 +300,60 @@ def bundle_counts(scene: object, settings: object, trajectory: Trajectory | None
     _, inside = frustum_depths(local, np.repeat(intrinsics[None], len(clip_frames), axis=0), width, height)
     scene_frames = (clip_frames + float(clip.frame_start) - 1.0).astype(np.int64)
     return scene_frames, (inside & mask).sum(axis=1)
+
+
+def solve_suspects(solve: SolveData) -> SuspectFrames:
+    """The suspect frames of a solve (core.solve_check), in the clip's own frame numbers, over the span of
+    its solved frames: the solved camera path (solve space: the checks use only ratios), how many tracks
+    with a bundle have an enabled marker at each frame, and the solve's per-frame reprojection error."""
+    first, last = int(solve.solved_frames.min()), int(solve.solved_frames.max())
+    clip_frames = np.arange(first, last + 1)
+    index = solved_index(solve.solved_frames, clip_frames)
+    solved = index >= 0
+    centres = np.full((clip_frames.size, 3), np.nan)
+    centres[solved] = solve.solved_cameras[index[solved], :3, 3]
+    errors = np.full(clip_frames.size, np.nan)
+    if solve.camera_errors is not None:
+        errors[solved] = solve.camera_errors[index[solved]]
+    reobserved = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, clip_frames,
+                             solve.bundles.shape[0]).sum(axis=1)
+    return suspect_frames(clip_frames, centres, solved, reobserved, errors)
+
+
+def tracking_suspects(scene: object, settings: object) -> SuspectFrames:
+    """The suspect frames of the settings' solved clip, in scene frame numbers. Raises DepthError like
+    `read_solve` (no clip, not solved, ...)."""
+    clip = settings_clip(scene, settings)
+    suspects = solve_suspects(read_solve(clip, getattr(settings, "tracking_object", "")))
+    offset = int(clip.frame_start) - 1
+    return SuspectFrames(suspects.frames + offset, suspects.mask,
+                         {f + offset: reasons for f, reasons in suspects.reasons.items()})
+
+
+# What the Suspect Frames setting does (add-on property tracking_suspect_frames) and how the report says it.
+SUSPECT_ACTIONS = ("KEEP", "INTERPOLATE", "STOP")
+
+
+def suspects_in_range(scene: object, settings: object, frames: np.ndarray) -> SuspectFrames | None:
+    """The suspect solve frames among a transfer's `frames` when the reference depth is TRACKING, else None.
+    A clip that cannot be read gives None here: the tracking depth source reports why."""
+    if getattr(settings, "reference_source", "") != "TRACKING":
+        return None
+    try:
+        return tracking_suspects(scene, settings).within(frames)
+    except DepthError:
+        return None
+
+
+def suspect_warning(suspects: SuspectFrames, action: str, frames: np.ndarray) -> str:
+    """The report line for suspect frames, saying what was done with them."""
+    text = f"suspect frames in the camera solve: {suspects.message()}"
+    if action == "INTERPOLATE":
+        return text + "; their poses were interpolated from the nearest trusted frames (held past the last one)"
+    if action == "STOP":
+        return text + f"; the transfer covers frames {int(frames[0])}-{int(frames[-1])} only (Stop Before)"
+    return text + ("; transferred as solved: check the solve there, or set Suspect Frames to Interpolate or "
+                   "Stop Before")
 
 
 def clip_pixel_intrinsics(clip: object) -> np.ndarray:
@@ -362,17 +424,31 @@ def _summary_key(scene: object, settings: object) -> tuple:
             settings.tracking_min_bundles, settings.tracking_markers_only)
 
 
+def _cached(cache: dict, scene: object, settings: object, compute: Callable[[object, object], object],
+            failed: Callable[[ParaScaleError], object]) -> object:
+    """compute(scene, settings), kept until the solve or the settings change; failed(error) when it raises."""
+    key = _summary_key(scene, settings)
+    if key not in cache:
+        if len(cache) > 32:
+            cache.clear()
+        try:
+            cache[key] = compute(scene, settings)
+        except ParaScaleError as error:
+            cache[key] = failed(error)
+    return cache[key]
+
+
 def cached_summary(scene: object, settings: object) -> BundleSummary | str:
     """The bundle summary, or the one-line reason there is none (no clip, not solved, ...)."""
-    key = _summary_key(scene, settings)
-    if key not in _summary_cache:
-        if len(_summary_cache) > 32:
-            _summary_cache.clear()
-        try:
-            _summary_cache[key] = bundle_summary(scene, settings)
-        except ParaScaleError as error:
-            _summary_cache[key] = str(error)
-    return _summary_cache[key]
+    return _cached(_summary_cache, scene, settings, bundle_summary, str)
+
+
+_suspect_cache: dict[tuple, SuspectFrames | None] = {}
+
+
+def cached_suspects(scene: object, settings: object) -> SuspectFrames | None:
+    """The solve's suspect frames for the sidebar (scene frames), None when the clip cannot be read."""
+    return _cached(_suspect_cache, scene, settings, tracking_suspects, lambda _error: None)
 
 
 MAIN_PANEL = "VIEW3D_PT_parascale"
@@ -409,6 +485,7 @@ def _make_panel() -> type:
                 layout.prop_search(settings, "tracking_object", clip.tracking, "objects", text="Object")
             layout.prop(settings, "tracking_min_bundles")
             layout.prop(settings, "tracking_markers_only")
+            layout.prop(settings, "tracking_suspect_frames")
             summary = cached_summary(scene, settings)
             if isinstance(summary, str):
                 layout.label(text=summary, icon="ERROR")
@@ -422,6 +499,11 @@ def _make_panel() -> type:
                 col.label(text=f"{below.size} frame(s) below {summary.min_bundles}: {frame_list(below, 6)}",
                           icon="ERROR")
                 col.label(text="These frames have no depth: lower Min Bundles or track more features")
+            suspects = cached_suspects(scene, settings)
+            if suspects:
+                row = layout.row()
+                row.alert = True
+                row.label(text=f"Suspect solve frames: {frame_list(suspects.frames, 6)}", icon="ERROR")
 
     return VIEW3D_PT_parascale_tracking
 
@@ -443,3 +525,4 @@ def unregister() -> None:
     while _panel_classes:
         bpy.utils.unregister_class(_panel_classes.pop())
     _summary_cache.clear()
+    _suspect_cache.clear()

@@ -55,6 +55,9 @@ class TransferRecord:
     strength: float = 1.0
     framing_error: np.ndarray | None = None
     rotation_change: np.ndarray | None = None
+    # Suspect solve frames of a TRACKING reference (ints) and the warning that named them ("" when none).
+    suspect_frames: np.ndarray | None = None
+    suspects: str = ""
     version: int = RECORD_VERSION
 
     _ARRAY_SHAPES = {"centres": (-1, 3), "reference_centres": (-1, 3), "start_centre": (3,),
@@ -64,8 +67,8 @@ class TransferRecord:
         out = {}
         for key, value in asdict(self).items():
             if isinstance(value, np.ndarray):
-                value = value.astype(np.float64).ravel().tolist() if key != "frames" else \
-                    [int(v) for v in value.ravel()]
+                value = value.astype(np.float64).ravel().tolist() if key not in ("frames", "suspect_frames") \
+                    else [int(v) for v in value.ravel()]
             if value is not None:  # an optional field left out (ID properties hold no None)
                 out[key] = value
         return out
@@ -75,7 +78,10 @@ class TransferRecord:
         """Rebuild from the stored mapping; None when it is absent, of another version or incomplete."""
         try:
             data = {k: props[k] for k in cls.__dataclass_fields__  # type: ignore[index]
-                    if k not in ("_ARRAY_SHAPES", "strength", *OPTIONAL_ARRAYS)}
+                    if k not in ("_ARRAY_SHAPES", "strength", "suspect_frames", "suspects", *OPTIONAL_ARRAYS)}
+            data["suspects"] = str(props.get("suspects", ""))  # type: ignore[attr-defined]
+            suspect = props.get("suspect_frames")  # type: ignore[attr-defined]
+            data["suspect_frames"] = None if suspect is None else np.asarray(list(suspect), dtype=np.int64)
             data["strength"] = float(props.get("strength", 1.0))  # type: ignore[attr-defined]
             for key in OPTIONAL_ARRAYS:
                 value = props.get(key)  # type: ignore[attr-defined]

@@ -98,10 +98,39 @@ def _block_material(name: str, rng: np.random.Generator, cells: int) -> bpy.type
     return material
 
 
-def camera_path(n_frames: int = N_FRAMES) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth locations (N, 3) and Euler XYZ rotations (N, 3) of the move: a 4 m truck to the right,
-    a 2 m dolly in, a 0.4 m rise and a 10 degree pan, with a step that varies along the move."""
+# The camera moves `camera_path` knows: "truck" (truck, dolly, rise and pan), "walk" (a walk in with sway,
+# bob, pan and tilt), "orbit" (a rising orbit around the box field, always looking at its middle).
+PATHS = ("truck", "walk", "orbit")
+ORBIT_CENTRE = np.array([0.0, 7.0, 0.0])
+
+
+def look_at_euler(location: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Euler XYZ rotations (N, 3) of cameras at `location` (N, 3) looking at `target` without roll: Blender's
+    camera looks down -z, so (90 deg, 0, 0) looks along +y and the z rotation turns it (yaw)."""
+    d = np.asarray(target, dtype=np.float64) - np.asarray(location, dtype=np.float64)
+    yaw = np.arctan2(-d[:, 0], d[:, 1])
+    pitch = np.arctan2(d[:, 2], np.hypot(d[:, 0], d[:, 1]))
+    return np.stack([np.pi / 2 + pitch, np.zeros_like(yaw), yaw], axis=1)
+
+
+def camera_path(n_frames: int = N_FRAMES, kind: str = "truck") -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth locations (N, 3) and Euler XYZ rotations (N, 3) of the move. "truck": a 4 m truck to the
+    right, a 2 m dolly in, a 0.4 m rise and a 10 degree pan, with a step that varies along the move; "walk":
+    5 m forward with a sideways sway, a head bob, a 24 degree pan and a tilt; "orbit": 45 degrees of a 12 m
+    orbit around the box field rising by 1.5 m, looking at its middle."""
     u = np.linspace(0.0, 1.0, n_frames)
+    if kind == "walk":
+        location = np.stack([-1.0 + u + 0.3 * np.sin(3 * np.pi * u), -7.0 + 5.0 * u,
+                             1.2 + 0.05 * np.sin(6 * np.pi * u)], axis=1)
+        rotation = np.stack([np.radians(88.0 - 6.0 * np.sin(np.pi * u)), np.zeros(n_frames),
+                             np.radians(-12.0 + 24.0 * u)], axis=1)
+        return location, rotation
+    if kind == "orbit":
+        angle = np.radians(45.0) * u
+        location = ORBIT_CENTRE + np.stack([12.0 * np.sin(angle), -12.0 * np.cos(angle), 1.0 + 1.5 * u], axis=1)
+        return location, look_at_euler(location, np.broadcast_to(ORBIT_CENTRE, location.shape))
+    if kind != "truck":
+        raise ValueError(f"unknown camera path {kind!r}: one of {PATHS}")
     ease = u + 0.08 * np.sin(2.0 * np.pi * u)  # steady, yet with a varying step
     location = np.stack([-2.0 + 4.0 * ease, -6.0 + 2.0 * u, 1.0 + 0.4 * u], axis=1)
     rotation = np.stack([np.full(n_frames, math.radians(86.0)), np.zeros(n_frames),
@@ -109,7 +138,8 @@ def camera_path(n_frames: int = N_FRAMES) -> tuple[np.ndarray, np.ndarray]:
     return location, rotation
 
 
-def build_reference_scene(scene: bpy.types.Scene, seed: int = 7, n_frames: int = N_FRAMES) -> bpy.types.Object:
+def build_reference_scene(scene: bpy.types.Scene, seed: int = 7, n_frames: int = N_FRAMES,
+                          path: str = "truck") -> bpy.types.Object:
     """Boxes at several depths, a ground, a dark world and the animated ground-truth camera; render set to
     Workbench flat object colours at WIDTH x HEIGHT. Returns the camera."""
     rng = np.random.default_rng(seed)
@@ -142,7 +172,7 @@ def build_reference_scene(scene: bpy.types.Scene, seed: int = 7, n_frames: int =
     camera = bpy.data.objects.new(GROUND_TRUTH_CAMERA, data)
     scene.collection.objects.link(camera)
     scene.camera = camera
-    location, rotation = camera_path(n_frames)
+    location, rotation = camera_path(n_frames, path)
     for frame in range(n_frames):
         camera.location = location[frame]
         camera.rotation_euler = rotation[frame]
@@ -179,12 +209,21 @@ def _solve(tracking_object: bpy.types.MovieTrackingObject, keyframe_a: int, keyf
     raise RuntimeError(f"no keyframe pair solves the footage: {last}")
 
 
+def set_clip_frame(scene: bpy.types.Scene, space: object, frame: int) -> None:
+    """Move the scene and the clip editor to `frame`. detect_features and track_markers work at the clip
+    editor's own frame (space.clip_user.frame_current), which scene.frame_set() does not move headless:
+    detection at a later frame would silently land on the first one."""
+    scene.frame_set(int(frame))
+    space.clip_user.frame_current = int(frame)
+
+
 def track_and_solve(clip: bpy.types.MovieClip, keyframe_a: int, keyframes_b: tuple[int, ...],
-                    clean_error: float = CLEAN_ERROR) -> None:
-    """Detect features on the first frame, track them through the clip, solve the camera, delete the
-    tracks the solve cannot explain (reprojection error above `clean_error` px: features sliding along
-    an occluding edge) and solve again, as a user does in the Movie Clip Editor (headless: an area
-    switched to CLIP_EDITOR). The second keyframe is the first of `keyframes_b` that solves."""
+                    clean_error: float = CLEAN_ERROR, detect_frames: tuple[int, ...] = (1,)) -> None:
+    """Detect features at each of `detect_frames` (clip frames) and track them forward to the end of the
+    clip, solve the camera, delete the tracks the solve cannot explain (reprojection error above
+    `clean_error` px: features sliding along an occluding edge) and solve again, as a user does in the
+    Movie Clip Editor (headless: an area switched to CLIP_EDITOR). The second keyframe is the first of
+    `keyframes_b` that solves."""
     settings = clip.tracking.settings
     settings.default_pattern_size = 15
     settings.default_search_size = 61
@@ -198,10 +237,11 @@ def track_and_solve(clip: bpy.types.MovieClip, keyframe_a: int, keyframes_b: tup
     space.clip = clip
     with bpy.context.temp_override(window=window, area=area, region=region, space_data=space,
                                    edit_movieclip=clip):
-        bpy.context.scene.frame_set(clip.frame_start)
-        bpy.ops.clip.detect_features(placement="FRAME", margin=6, threshold=0.02, min_distance=10)
-        bpy.ops.clip.select_all(action="SELECT")
-        bpy.ops.clip.track_markers(backwards=False, sequence=True)
+        for frame in detect_frames:
+            set_clip_frame(bpy.context.scene, space, clip.frame_start + frame - 1)
+            # Detection selects only the features it adds: those are tracked on from this frame.
+            bpy.ops.clip.detect_features(placement="FRAME", margin=6, threshold=0.02, min_distance=10)
+            bpy.ops.clip.track_markers(backwards=False, sequence=True)
         tracking_object = clip.tracking.objects[0]
         _solve(tracking_object, keyframe_a, keyframes_b)
         if clean_error > 0:
@@ -221,12 +261,13 @@ def add_solved_camera(scene: bpy.types.Scene, clip: bpy.types.MovieClip) -> bpy.
     return camera
 
 
-def render_footage(directory: Path, seed: int = 7, n_frames: int = N_FRAMES) -> tuple[Path, float]:
+def render_footage(directory: Path, seed: int = 7, n_frames: int = N_FRAMES, path: str = "truck"
+                   ) -> tuple[Path, float]:
     """Render the reference scene's move to directory/frame_0001.png...; returns the first image and the
     render time."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    build_reference_scene(scene, seed, n_frames)
+    build_reference_scene(scene, seed, n_frames, path)
     scene.render.image_settings.file_format = "PNG"
     scene.render.filepath = str(directory / "frame_")
     start = time.perf_counter()
@@ -234,15 +275,17 @@ def render_footage(directory: Path, seed: int = 7, n_frames: int = N_FRAMES) -> 
     return directory / "frame_0001.png", time.perf_counter() - start
 
 
-def solve_footage(directory: Path, seed: int = 7, n_frames: int = N_FRAMES) -> Footage:
+def solve_footage(directory: Path, seed: int = 7, n_frames: int = N_FRAMES, path: str = "truck",
+                  detect_frames: tuple[int, ...] = (1,), keyframes_b: tuple[int, ...] | None = None) -> Footage:
     """Render, track, solve and save `directory/solved.blend` (reference scene, ground-truth camera, the
-    solved clip and its solved camera)."""
-    first, render_seconds = render_footage(directory, seed, n_frames)  # leaves the reference scene open
+    solved clip and its solved camera). Features are detected at `detect_frames` (clip frames)."""
+    first, render_seconds = render_footage(directory, seed, n_frames, path)  # leaves the reference scene open
     scene = bpy.context.scene
     clip = bpy.data.movieclips.load(str(first))
     scene.active_clip = clip
     start = time.perf_counter()
-    track_and_solve(clip, 1, (n_frames // 2 + 1, n_frames // 3 + 1, n_frames // 4 + 1))
+    track_and_solve(clip, 1, keyframes_b or (n_frames // 2 + 1, n_frames // 3 + 1, n_frames // 4 + 1),
+                    detect_frames=detect_frames)
     solve_seconds = time.perf_counter() - start
     add_solved_camera(scene, clip)
     tracking_object = clip.tracking.objects[0]
@@ -307,12 +350,12 @@ def triangulate_tracks(track_index: np.ndarray, rays_world: np.ndarray, origins:
     return points
 
 
-def ground_truth_trajectory(n_frames: int = N_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+def ground_truth_trajectory(n_frames: int = N_FRAMES, path: str = "truck") -> tuple[np.ndarray, np.ndarray]:
     """Camera-to-world rotations (N, 3, 3) and centres (N, 3) of the ground-truth move, from its definition
     (Euler XYZ through mathutils), not read back from the scene."""
     from mathutils import Euler
 
-    location, rotation = camera_path(n_frames)
+    location, rotation = camera_path(n_frames, path)
     rotations = np.array([np.array(Euler(tuple(r), "XYZ").to_matrix()) for r in rotation])
     return rotations, location
 
@@ -322,10 +365,10 @@ def bundle_tracks(clip: bpy.types.MovieClip) -> list[bpy.types.MovieTrackingTrac
     return [t for t in clip.tracking.objects[0].tracks if t.has_bundle]
 
 
-def ground_truth_points(clip: bpy.types.MovieClip, n_frames: int = N_FRAMES) -> np.ndarray:
+def ground_truth_points(clip: bpy.types.MovieClip, n_frames: int = N_FRAMES, path: str = "truck") -> np.ndarray:
     """The true 3-D point of each bundle's track (P, 3): its enabled markers triangulated from the known
     cameras (clip frame f = scene frame f, the clip starts at frame 1)."""
-    rotations, centres = ground_truth_trajectory(n_frames)
+    rotations, centres = ground_truth_trajectory(n_frames, path)
     tracks = bundle_tracks(clip)
     index, frames, co = track_markers(tracks)
     rays = marker_rays(co, WIDTH, HEIGHT, LENS_MM / SENSOR_MM * WIDTH)

@@ -10,6 +10,7 @@ from parascale.core import footage
 from parascale.core.depth import PointsDepth, Views
 from parascale.core.errors import DepthError, NoDepthError
 from parascale.core.formats import write_trajectory
+from parascale.core.image_area import area_weighted_depth, image_pixels
 from parascale.core.parallax import parallax_numbers
 from parascale.core.poses import Intrinsics, Trajectory, look_at
 from scipy.spatial.transform import Rotation
@@ -34,14 +35,22 @@ def test_bundles_depth_matches_points_depth_and_is_gauge_invariant():
     trajectory = Trajectory(rotations, centres, lens=30.0, intrinsics=Intrinsics(width=320, height=180))
     views = Views.of(trajectory)
     everything = np.ones((n, points.shape[0]), dtype=bool)
-    probe = footage.BundlesDepth(points, everything, trajectory.frames, min_points=1)
+    probe = footage.BundlesDepth(points, everything, trajectory.frames, min_points=1, weighting="none")
     np.testing.assert_allclose(probe(views), PointsDepth(points)(views), rtol=1e-12)
+    # The default weighs each bundle by its Voronoi area in the frame.
+    area = footage.BundlesDepth(points, everything, trajectory.frames, min_points=1)
+    depth, inside = probe.visible_depths(views)
+    pixels = image_pixels(probe.camera_points(views), views.pixel_intrinsics)
+    np.testing.assert_allclose(area(views), area_weighted_depth(depth, pixels, inside, 320, 180), rtol=1e-12)
+    assert np.all(np.abs(area(views) / probe(views) - 1) > 0) and "area-weighted median" in area.describe()
     # Scale and a rigid motion applied to the scene and the cameras together leave Pi unchanged.
     k, q, t = 0.013, Rotation.from_euler("zyx", [30, -20, 10], degrees=True).as_matrix(), np.array([4.0, -2, 9])
     moved = trajectory.replace(rotations=np.einsum("ij,njk->nik", q, rotations), centres=k * centres @ q.T + t)
-    moved_probe = footage.BundlesDepth(k * points @ q.T + t, everything, trajectory.frames, min_points=1)
-    pi = parallax_numbers(centres, probe(views))
-    np.testing.assert_allclose(parallax_numbers(moved.centres, moved_probe(Views.of(moved))), pi, rtol=1e-9)
+    for weighting, reference in (("none", probe), ("area", area)):
+        moved_probe = footage.BundlesDepth(k * points @ q.T + t, everything, trajectory.frames, min_points=1,
+                                           weighting=weighting)
+        pi = parallax_numbers(centres, reference(views))
+        np.testing.assert_allclose(parallax_numbers(moved.centres, moved_probe(Views.of(moved))), pi, rtol=1e-9)
     # A per-frame mask drops points; fewer than min_points is NaN, never zero.
     mask = everything.copy()
     mask[4, :] = False

@@ -390,6 +390,8 @@ def test_external_estimator_reference(solved: Solved, tmp_path):
 
     trajectory = solved.trajectory()
     probe = tracking.tracking_depth_probe(solved.scene, solved.settings, trajectory)
+    # The sparse maps below hold each bundle's pixel once: their median is the bundles' unweighted one.
+    probe.weighting = "none"
     views = Views.of(trajectory)
     depth = probe(views)
     pi_solve = parallax_numbers(trajectory.centres, depth)
@@ -511,3 +513,111 @@ def test_sidebar_panel(solved: Solved):
     solved.settings.tracking_clip = None
     solved.camera.constraints.remove(solved.camera.constraints[0])
     assert "no movie clip" in installed.cached_summary(solved.scene, solved.settings)
+
+
+# --- A partial solve: suspect frames ---------------------------------------------------------------------
+
+
+PARTIAL_FRAMES = 30
+
+
+@pytest.fixture(scope="session")
+def partial_footage(tmp_path_factory: pytest.TempPathFactory) -> F.Footage:
+    """A rising orbit with features detected only at its first frame: the tracks are lost one by one and
+    Blender solves frames 1-20, the last ones from a handful of tracks (5 at frames 19-20, whose Pi is ~10%
+    off the truth while their reprojection error is the lowest of the solve)."""
+    return F.solve_footage(tmp_path_factory.mktemp("partial"), seed=7, n_frames=PARTIAL_FRAMES, path="orbit",
+                           keyframes_b=(9, 7, 11, 13))
+
+
+def _step_errors(clip: bpy.types.MovieClip) -> tuple[np.ndarray, np.ndarray]:
+    """Solved frames and the relative error of each one's step (from the frame before) against the true
+    step, at the scale of the first half of the solve (the first frame's is 0)."""
+    cameras = clip.tracking.objects[0].reconstruction.cameras
+    frames = np.array([c.frame for c in cameras])
+    solved = np.linalg.norm(np.diff([np.array(c.matrix)[:3, 3] for c in cameras], axis=0), axis=1)
+    _, centres = F.ground_truth_trajectory(PARTIAL_FRAMES, "orbit")
+    truth = np.linalg.norm(np.diff(centres[frames - 1], axis=0), axis=1)
+    scale = np.median(truth[: frames.size // 2] / solved[: frames.size // 2])
+    return frames, np.r_[0.0, np.abs(scale * solved / truth - 1.0)]
+
+
+def test_partial_solve_names_its_bad_frames(partial_footage: F.Footage, addon: object):
+    from parascale.parascale_blender.operators import transfer_camera_move
+    from parascale.tools.blender_install import ensure_enabled
+
+    scene = F.open_solved(partial_footage)
+    ensure_enabled()
+    solved = Solved(scene)
+    clip = solved.clip
+    frames, step_error = _step_errors(clip)
+    last = int(frames.max())
+    # The fixture's premise: the solve ends early, and its last frames are the ones whose steps are off.
+    assert 15 <= last < PARTIAL_FRAMES
+    bad = frames[step_error > 0.08]
+    assert bad.size and set(bad.tolist()) <= set(range(last - 3, last + 1))
+    suspects = tracking.tracking_suspects(scene, solved.settings)
+    print(f"\n[partial solve] solved 1-{last}; step error {np.round(step_error[-6:], 3)} at frames {frames[-6:]}; "
+          f"suspects: {suspects.message()}")
+    assert set(bad.tolist()) <= set(suspects.frames.tolist())
+    assert suspects.frames.min() >= last - 5  # nothing named in the well-observed part
+    assert all("tracks re-observed" in " ".join(suspects.reasons[int(f)]) or "end of the solve" in
+               " ".join(suspects.reasons[int(f)]) or "acceleration" in " ".join(suspects.reasons[int(f)])
+               for f in suspects.frames)
+
+    # The sidebar names them too (the installed add-on's module, as the panel draws it).
+    from importlib import import_module
+
+    from parascale.tools.blender_install import module_name
+
+    installed = import_module(module_name() + ".parascale_blender.tracking")
+    assert installed.cached_suspects(scene, solved.settings).frames.tolist() == suspects.frames.tolist()
+
+    # The operator: a 1:50 miniature measured by its geometry, over the solved range.
+    scene.frame_start, scene.frame_end = 1, last
+    collection = _miniature(scene, 0.02, np.array([100.0, -40.0, 3.0]))
+    data = bpy.data.cameras.new("TargetStart")
+    start = bpy.data.objects.new("TargetStart", data)
+    scene.collection.objects.link(start)
+    start.location = (100.0, -40.2, 3.02)
+    settings = solved.settings
+    settings.target_start, settings.target_source, settings.target_collection = start, "GEOMETRY", collection
+    settings.mode, settings.geometry_resolution = "PER_FRAME", 32
+    named = ", ".join(str(int(f)) for f in suspects.frames)
+    for action in ("KEEP", "INTERPOLATE", "STOP"):
+        settings.tracking_suspect_frames = action
+        outcome = transfer_camera_move(bpy.context)
+        warnings = [text for level, text in outcome.report_lines() if level == "WARNING" and "suspect" in text]
+        assert len(warnings) == 1 and f"frame {suspects.frames[0]} (" in warnings[0], warnings
+        for frame in bad:
+            assert f" {int(frame)} (" in warnings[0]
+        assert outcome.record.suspects == warnings[0].removeprefix("ParaScale: ")
+        print(f"[{action}] {warnings[0]}")
+        if action == "STOP":
+            assert outcome.record.frames.tolist() == list(range(1, int(suspects.frames[0])))
+            assert "the transfer covers frames 1-" in warnings[0]
+        else:
+            assert outcome.record.frames.tolist() == list(range(1, last + 1))
+            assert outcome.record.suspect_frames.tolist() == suspects.frames.tolist()
+        if action == "INTERPOLATE":
+            # Past the last trusted frame its pose is held: no step after it.
+            held = outcome.reference.centres[np.isin(outcome.record.frames, suspects.frames)]
+            last_trusted = outcome.reference.centres[int(suspects.frames[0]) - 2]
+            np.testing.assert_allclose(held, np.broadcast_to(last_trusted, held.shape), atol=1e-9)
+    assert named
+
+
+def test_detection_at_a_later_frame_lands_there(tmp_path):
+    """tests/footage.py detects features at several frames: each detection must land on its own frame (the
+    clip editor's frame, which scene.frame_set does not move headless), so tracks start at frame 7."""
+    first, _ = F.render_footage(tmp_path, seed=3, n_frames=8, path="orbit")
+    scene = bpy.context.scene
+    clip = bpy.data.movieclips.load(str(first))
+    window, area, region, space = F._clip_editor()
+    space.clip = clip
+    with bpy.context.temp_override(window=window, area=area, region=region, space_data=space, edit_movieclip=clip):
+        for frame in (1, 7):
+            F.set_clip_frame(scene, space, frame)
+            bpy.ops.clip.detect_features(placement="FRAME", margin=6, threshold=0.02, min_distance=10)
+    starts = [min(m.frame for m in t.markers) for t in clip.tracking.objects[0].tracks]
+    assert sorted(set(starts)) == [1, 7], sorted(set(starts))

@@ -1,0 +1,199 @@
+"""Suspect frames of a camera solve: frames whose solved camera should not be trusted, named with the reason
+(docs/method.md "Suspect solve frames"), and the two ways to leave them out of a transfer.
+
+A solve can be badly wrong at a frame and still look fine by its summary: a partial solve's last frames,
+seen by a handful of tracks, can sit metres off the true path at a reprojection error below 1 px. Signs,
+each computed from the solve alone:
+- acceleration: the solved path's second difference |C_{t+1} - 2 C_t + C_{t-1}| at t is more than
+  `ACCELERATION_RATIO` times its robust local scale, the median over the frames within `WINDOW` of t
+  (t and its direct neighbours left out, since a displaced frame raises those too), floored at
+  `ACCELERATION_FLOOR` of the solve's median step (a perfectly smooth solve has no noise scale);
+- few tracks re-observed: fewer than `MIN_REOBSERVED` tracks with a bundle have an enabled marker at the
+  frame (a camera resected from so few points is barely determined; Blender's solver needs 8 shared
+  tracks between its keyframes);
+- reprojection error: the solve's own per-frame average error is more than `ERROR_RATIO` times its median
+  over the solve (and above `ERROR_FLOOR` px);
+- edge: a suspect frame within `EDGE_REACH` frames of the end (or start) of a solved run makes the frames
+  between it and that edge suspect too: a solve that degrades towards its edge does not recover there.
+
+Leaving them out: `interpolate_poses` replaces the suspect frames' poses by linear interpolation (centres;
+rotations by slerp) between the nearest trusted frames, holding the nearest trusted pose where there is
+none on one side; the depth is then measured at the interpolated pose, so Pi over those steps is that of
+the interpolated move. `trusted_span` is the range that stops before them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import DepthError, frame_list
+from .poses import Trajectory, sample_poses
+
+ACCELERATION_RATIO = 4.0
+ACCELERATION_FLOOR = 0.01
+WINDOW = 7
+MIN_REOBSERVED = 10
+ERROR_RATIO = 3.0
+ERROR_FLOOR = 0.3
+EDGE_REACH = 3
+
+
+@dataclass(frozen=True, eq=False)
+class SuspectFrames:
+    """Frame numbers (K,) flagged, `mask` (N,) over the frames checked, and the reasons for each flagged
+    frame (frame -> list of short phrases)."""
+
+    frames: np.ndarray
+    mask: np.ndarray
+    reasons: dict[int, list[str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.frames.size)
+
+    def within(self, frames: np.ndarray) -> SuspectFrames:
+        """The suspects among `frames` (e.g. a transfer's range), with a mask over them."""
+        frames = np.asarray(frames)
+        mask = np.isin(frames, self.frames)
+        kept = frames[mask].astype(int)
+        return SuspectFrames(kept, mask, {int(f): self.reasons[int(f)] for f in kept})
+
+    def message(self, limit: int = 6) -> str:
+        """'frame 18 (path acceleration 7.2x its neighbours'), 19 (5 tracks re-observed), ...' in one line."""
+        if not self:
+            return "no suspect frames"
+        parts = [f"{int(f)} ({'; '.join(self.reasons[int(f)])})" for f in self.frames[:limit]]
+        more = f" and {self.frames.size - limit} more" if self.frames.size > limit else ""
+        return f"frame {', '.join(parts)}{more}"
+
+
+def _runs(solved: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index ranges of the consecutive True entries."""
+    padded = np.r_[False, solved, False].astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _acceleration(centres: np.ndarray, solved: np.ndarray) -> np.ndarray:
+    """|C_{t+1} - 2 C_t + C_{t-1}| where t and both neighbours are solved, else NaN."""
+    acceleration = np.full(centres.shape[0], np.nan)
+    if centres.shape[0] >= 3:
+        inner = solved[:-2] & solved[1:-1] & solved[2:]
+        second = np.linalg.norm(centres[2:] - 2.0 * centres[1:-1] + centres[:-2], axis=1)
+        acceleration[1:-1] = np.where(inner, second, np.nan)
+    return acceleration
+
+
+def _local_scale(acceleration: np.ndarray, window: int) -> np.ndarray:
+    """Median of the finite accelerations within `window` of each frame, leaving out the frame and its
+    direct neighbours; the median of all of them where fewer than three are near."""
+    n = acceleration.size
+    offsets = np.arange(-window, window + 1)
+    offsets = offsets[np.abs(offsets) > 1]
+    index = np.arange(n)[:, None] + offsets[None, :]
+    valid = (index >= 0) & (index < n)
+    near = np.where(valid, acceleration[np.clip(index, 0, n - 1)], np.nan)
+    count = np.isfinite(near).sum(axis=1)
+    finite = acceleration[np.isfinite(acceleration)]
+    overall = float(np.median(finite)) if finite.size else np.nan
+    scale = np.full(n, overall)
+    enough = count >= 3
+    if np.any(enough):
+        scale[enough] = np.nanmedian(near[enough], axis=1)
+    return scale
+
+
+def suspect_frames(frames: np.ndarray, centres: np.ndarray, solved: np.ndarray | None = None,
+                   reobserved: np.ndarray | None = None, errors: np.ndarray | None = None, *,
+                   acceleration_ratio: float = ACCELERATION_RATIO, min_reobserved: int = MIN_REOBSERVED,
+                   error_ratio: float = ERROR_RATIO, window: int = WINDOW, edge_reach: int = EDGE_REACH
+                   ) -> SuspectFrames:
+    """The suspect frames of a solve (module docstring). `frames` (N,) consecutive frame numbers, `centres`
+    (N, 3) the solved camera centres at them (any scale and frame: only ratios are used), `solved` (N,)
+    which frames the solve covers (default: all; unsolved centres are ignored), `reobserved` (N,) how many
+    tracks with a bundle have an enabled marker at each frame, `errors` (N,) the solve's per-frame
+    reprojection error in pixels (NaN where unknown). The last two are optional (a pose estimator's
+    output has neither)."""
+    frames = np.asarray(frames)
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
+    n = frames.size
+    if centres.shape[0] != n:
+        raise DepthError(f"{centres.shape[0]} camera centres for {n} frames")
+    solved = np.ones(n, dtype=bool) if solved is None else np.asarray(solved, dtype=bool)
+    solved = solved & np.all(np.isfinite(centres), axis=1)
+    reasons: dict[int, list[str]] = {}
+
+    def flag(where: np.ndarray, phrase: object) -> None:
+        for i in np.flatnonzero(where):
+            reasons.setdefault(i, []).append(phrase(i) if callable(phrase) else str(phrase))
+
+    acceleration = _acceleration(centres, solved)
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)[solved[1:] & solved[:-1]]
+    floor = ACCELERATION_FLOOR * float(np.median(steps)) if steps.size else 0.0
+    scale = np.maximum(_local_scale(acceleration, window), floor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = acceleration / scale
+    flag(np.isfinite(ratio) & (ratio > acceleration_ratio) & (acceleration > 0),
+         lambda i: f"path acceleration {ratio[i]:.1f}x its neighbours'")
+    if reobserved is not None:
+        reobserved = np.asarray(reobserved)
+        flag(solved & (reobserved < min_reobserved), lambda i: f"{int(reobserved[i])} tracks re-observed")
+    if errors is not None:
+        errors = np.asarray(errors, dtype=np.float64)
+        known = solved & np.isfinite(errors)
+        if np.any(known):
+            typical = float(np.median(errors[known]))
+            flag(known & (errors > error_ratio * typical) & (errors > ERROR_FLOOR),
+                 lambda i: f"reprojection error {errors[i]:.2f} px, {errors[i] / typical:.1f}x the solve's median")
+    for start, stop in _runs(solved):
+        inside = sorted(i for i in reasons if start <= i < stop)
+        if not inside:
+            continue
+        last, first = inside[-1], inside[0]
+        if stop - 1 - last <= edge_reach:
+            for i in range(last + 1, stop):
+                reasons.setdefault(i, []).append(f"between suspect frame {int(frames[last])} and the end of the solve")
+        if first - start <= edge_reach:
+            for i in range(start, first):
+                reasons.setdefault(i, []).append(
+                    f"between the start of the solve and suspect frame {int(frames[first])}")
+    mask = np.zeros(n, dtype=bool)
+    mask[list(reasons)] = True
+    index = np.flatnonzero(mask)
+    return SuspectFrames(frames[index].astype(int), mask, {int(frames[i]): reasons[int(i)] for i in index})
+
+
+def interpolate_poses(trajectory: Trajectory, suspect: np.ndarray) -> Trajectory:
+    """The trajectory with the poses (and lens) of the `suspect` frames (N,) replaced by linear interpolation
+    between the nearest trusted frames (rotations by slerp); past the first or last trusted frame the
+    nearest trusted pose is held. Raises DepthError when fewer than two frames are trusted."""
+    suspect = np.asarray(suspect, dtype=bool)
+    if not np.any(suspect):
+        return trajectory
+    trusted = np.flatnonzero(~suspect)
+    if trusted.size < 2:
+        raise DepthError(f"only {trusted.size} frame(s) of {suspect.size} are trusted: nothing to interpolate from")
+    kept = trajectory.replace(rotations=trajectory.rotations[trusted], centres=trajectory.centres[trusted],
+                              frames=trajectory.frames[trusted], lens=trajectory.lens[trusted])
+    rotations, centres, lens = sample_poses(kept, trajectory.frames[suspect], method="linear")
+    new_rotations, new_centres, new_lens = (np.array(a) for a in (trajectory.rotations, trajectory.centres,
+                                                                   trajectory.lens))
+    new_rotations[suspect], new_centres[suspect], new_lens[suspect] = rotations, centres, lens
+    return trajectory.replace(rotations=new_rotations, centres=new_centres, lens=new_lens)
+
+
+def trusted_span(frames: np.ndarray, suspect: np.ndarray) -> np.ndarray:
+    """The frames of the range that stops before the suspect frames: from the first trusted frame to the
+    last trusted frame before the next suspect one. Raises DepthError when fewer than two are left."""
+    frames = np.asarray(frames)
+    suspect = np.asarray(suspect, dtype=bool)
+    trusted = np.flatnonzero(~suspect)
+    if trusted.size == 0:
+        raise DepthError(f"every frame of {frame_list(frames.astype(int))} is a suspect solve frame")
+    start = int(trusted[0])
+    later = np.flatnonzero(suspect[start:])
+    stop = start + int(later[0]) if later.size else frames.size
+    if stop - start < 2:
+        raise DepthError(f"stopping before the suspect solve frames leaves only frame {int(frames[start])}")
+    return frames[start:stop]

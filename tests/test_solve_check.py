@@ -1,0 +1,123 @@
+"""Suspect frames of a camera solve (core/solve_check.py), on arrays, and the command line's warning.
+Against Blender's own partial solve: test_tracking.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from parascale.core.errors import DepthError
+from parascale.core.poses import Trajectory, rotation_angle
+from parascale.core.solve_check import interpolate_poses, suspect_frames, trusted_span
+from scipy.spatial.transform import Rotation
+
+
+def orbit(n: int = 40, noise: float = 0.002, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Frame numbers and a noisy orbit path (radius 10, 1.5 degrees a frame: steps of 0.26)."""
+    rng = np.random.default_rng(seed)
+    angle = np.radians(1.5) * np.arange(n)
+    centres = np.c_[10 * np.sin(angle), -10 * np.cos(angle), 0.02 * np.arange(n)]
+    return np.arange(101, 101 + n), centres + rng.normal(scale=noise, size=centres.shape)
+
+
+def test_a_clean_solve_has_no_suspects():
+    frames, centres = orbit()
+    suspects = suspect_frames(frames, centres, reobserved=np.full(40, 60), errors=np.full(40, 0.2))
+    assert not suspects and suspects.frames.size == 0 and suspects.message() == "no suspect frames"
+
+
+def test_a_displaced_frame_is_named_for_its_acceleration():
+    frames, centres = orbit()
+    centres[17] += [0.0, 0.4, 0.0]  # frame 118: 1.5 steps off the path
+    suspects = suspect_frames(frames, centres)
+    assert 118 in suspects.frames.tolist()
+    assert all(abs(f - 118) <= 1 for f in suspects.frames.tolist())
+    assert "path acceleration" in suspects.reasons[118][0]
+    assert suspects.message().startswith("frame ") and "118 (path acceleration" in suspects.message()
+
+
+def test_few_tracks_and_high_error_and_the_edge_of_the_solve():
+    frames, centres = orbit()
+    solved = np.ones(40, dtype=bool)
+    solved[36:] = False  # the solve ends at frame 136
+    centres[36:] = np.nan
+    reobserved = np.full(40, 50)
+    reobserved[33] = 6  # frame 134: few tracks, two frames before the end of the solve
+    errors = np.full(40, 0.2)
+    errors[10] = 1.5  # frame 111
+    suspects = suspect_frames(frames, centres, solved, reobserved, errors)
+    assert suspects.frames.tolist() == [111, 134, 135, 136]
+    assert suspects.reasons[134] == ["6 tracks re-observed"]
+    assert suspects.reasons[136] == ["between suspect frame 134 and the end of the solve"]
+    assert suspects.reasons[111][0].startswith("reprojection error 1.50 px, 7.5x")
+    # A suspect far from the edge does not spread; frames outside the solve are never named.
+    reobserved[33], reobserved[20] = 50, 6
+    assert suspect_frames(frames, centres, solved, reobserved).frames.tolist() == [121]
+    # Within a transfer's range: the mask follows the range's frames.
+    within = suspects.within(np.arange(130, 140))
+    assert within.frames.tolist() == [134, 135, 136] and within.mask.tolist() == [f in (134, 135, 136) for f in
+                                                                                 range(130, 140)]
+
+
+def test_only_ratios_count():
+    """Scaling and moving the solve (its gauge) names the same frames."""
+    frames, centres = orbit(seed=3)
+    centres[25] += [0.3, 0.0, 0.1]
+    q = Rotation.from_euler("zyx", [40, -10, 5], degrees=True).as_matrix()
+    moved = 0.013 * centres @ q.T + [5.0, -2.0, 1.0]
+    assert suspect_frames(frames, moved).frames.tolist() == suspect_frames(frames, centres).frames.tolist()
+
+
+def test_interpolate_and_stop_before():
+    frames, centres = orbit(n=12, noise=0.0)
+    rotations = Rotation.from_euler("z", np.linspace(0, 30, 12)[:, None], degrees=True).as_matrix()
+    truth = Trajectory(rotations, centres, frames=frames)
+    bad_centres, bad_rotations = centres.copy(), rotations.copy()
+    bad_centres[[4, 11]] += 3.0
+    bad_rotations[4] = np.eye(3)
+    bad = truth.replace(centres=bad_centres, rotations=bad_rotations)
+    suspect = np.zeros(12, dtype=bool)
+    suspect[[4, 11]] = True
+    repaired = interpolate_poses(bad, suspect)
+    # Frame 4 lies between trusted frames 3 and 5: linear interpolation of an orbit's arc (chord error).
+    chord = np.linalg.norm(centres[4] - (centres[3] + centres[5]) / 2)
+    np.testing.assert_allclose(repaired.centres[4], (centres[3] + centres[5]) / 2, atol=1e-12)
+    assert chord < 0.01
+    assert np.degrees(rotation_angle(repaired.rotations[4].T @ rotations[4])) < 1e-6
+    # The last frame has no trusted frame after it: the last trusted pose is held.
+    np.testing.assert_allclose(repaired.centres[11], centres[10], atol=1e-12)
+    np.testing.assert_array_equal(repaired.centres[~suspect], bad.centres[~suspect])
+    assert trusted_span(frames, suspect).tolist() == frames[:4].tolist()
+    lead = np.zeros(12, dtype=bool)
+    lead[[0, 1, 9]] = True
+    assert trusted_span(frames, lead).tolist() == frames[2:9].tolist()
+    with pytest.raises(DepthError, match="leaves only frame"):
+        trusted_span(frames, np.arange(12) % 2 == 1)
+    with pytest.raises(DepthError, match="nothing to interpolate from"):
+        interpolate_poses(bad, np.arange(12) > 0)
+
+
+def test_command_line_names_suspect_reference_frames(tmp_path, capsys):
+    """`parascale transfer` with a pose estimator's output whose frame 18 jumps off the path: one warning
+    line names it (the transfer still runs); a clean path gets none."""
+    from parascale.core.cli import main
+    from parascale.core.formats import write_trajectory
+    from parascale.core.poses import Intrinsics, look_at
+
+    angle = np.radians(1.5) * np.arange(30)
+    centres = np.c_[10 * np.sin(angle), -10 * np.cos(angle), np.full(30, 1.5)]
+    for name, jump in (("clean", 0.0), ("jump", 0.5)):
+        path = centres.copy()
+        path[17, 1] += jump
+        trajectory = Trajectory(look_at(path, np.zeros(3)), path, frames=np.arange(1, 31),
+                                intrinsics=Intrinsics(width=640, height=360))
+        write_trajectory(tmp_path / f"{name}.json", trajectory, "parascale")
+        code = main(["transfer", str(tmp_path / f"{name}.json"), "--ref-depth", "10", "--target-depth", "1",
+                     "-o", str(tmp_path / f"{name}_out.json")])
+        err = capsys.readouterr().err
+        assert code == 0 and (tmp_path / f"{name}_out.json").is_file()
+        lines = [line for line in err.splitlines() if "suspect frames" in line]
+        if jump:
+            assert len(lines) == 1 and lines[0].startswith("parascale: warning: ")
+            assert " 18 (path acceleration" in lines[0]
+        else:
+            assert lines == []
