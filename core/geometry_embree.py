@@ -19,6 +19,9 @@ What differs from the numpy probe, and why it does not matter for the statistic:
 from __future__ import annotations
 
 import importlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 
 import numpy as np
@@ -31,6 +34,26 @@ from .statistics import DEFAULT_STATISTIC, normalize_statistic, statistic_label
 BACKENDS = ("auto", "embree", "numpy")
 # Embree reports a miss as a distance of about 1e37 (its "infinity" in float32); any hit is far nearer.
 MISS_DISTANCE = 1e30
+# A cast of at least this many rays is split across the cores: embreex releases the GIL while Embree casts
+# (embreex >= 4.4), so the parts run at once. Below it, a thread's hand-off costs more than it saves.
+PARALLEL_MIN_RAYS = 2048
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def cast_workers() -> int:
+    """How many threads share a cast: the cores this process may run on (at most 8)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 8))
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:  # the standard library's pool: stock Blender's Python has it
+            _POOL = ThreadPoolExecutor(max_workers=max(1, cast_workers() - 1),
+                                       thread_name_prefix="parascale-embree")
+        return _POOL
 
 
 def _embreex() -> tuple[ModuleType, ModuleType] | None:
@@ -71,8 +94,12 @@ class EmbreeGeometryDepth(DepthProbe):
         self.triangle_count = int(triangles.shape[0])
         self._camera_rays: dict[tuple, np.ndarray] = {}
         self._scene = scene_module.EmbreeScene()
-        mesh_module.TriangleMesh(self._scene, np.ascontiguousarray(vertices - self.origin, dtype=np.float32),
-                                 np.ascontiguousarray(triangles, dtype=np.int32))
+        # Kept (Embree copies them into its own buffers): the planes `HitPlanes` follows are these triangles.
+        self._vertices = np.ascontiguousarray(vertices - self.origin, dtype=np.float32)
+        self._triangles = np.ascontiguousarray(triangles, dtype=np.int32)
+        mesh_module.TriangleMesh(self._scene, self._vertices, self._triangles)
+        self._committed = False
+        self.workers = cast_workers()
 
     @classmethod
     def from_meshes(cls, meshes: list[tuple[np.ndarray, np.ndarray]], resolution: int = DEFAULT_RESOLUTION,
@@ -113,16 +140,167 @@ class EmbreeGeometryDepth(DepthProbe):
         origins, directions, width, height = self._rays(views, index)
         return self._cast(origins, directions).reshape(height, width)
 
+    def run(self, origins: np.ndarray, directions: np.ndarray, dists: np.ndarray | None = None,
+            query: str = "DISTANCE", output: bool = False) -> np.ndarray | dict[str, np.ndarray]:
+        """embreex's scene.run on these rays, split across `workers` threads for a large cast (this thread
+        casts the last part itself). Rays are independent, so the result is the same however it is split."""
+        origins = np.ascontiguousarray(origins, dtype=np.float32)
+        directions = np.ascontiguousarray(directions, dtype=np.float32)
+        if dists is not None:
+            dists = np.ascontiguousarray(dists, dtype=np.float32)
+        options = {"query": query, "output": 1 if output else None}
+        if not self._committed:  # embreex builds the BVH at the first cast: once, on this thread
+            self._scene.run(origins[:1], directions[:1], query="DISTANCE")
+            self._committed = True
+        count = origins.shape[0]
+        if self.workers == 1 or count < PARALLEL_MIN_RAYS:
+            return self._scene.run(origins, directions, dists=dists, **options)
+        bounds = np.linspace(0, count, self.workers + 1).astype(int)
+        parts = [(origins[a:b], directions[a:b], None if dists is None else dists[a:b])
+                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        futures = [_pool().submit(self._scene.run, o, d, dists=t, **options) for o, d, t in parts[:-1]]
+        last = self._scene.run(*parts[-1][:2], dists=parts[-1][2], **options)
+        results = [future.result() for future in futures] + [last]
+        if isinstance(last, dict):
+            return {key: np.concatenate([result[key] for result in results]) for key in last}
+        return np.concatenate(results)
+
     def _cast(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
-        distance = np.asarray(self._scene.run(np.ascontiguousarray(origins, dtype=np.float32),
-                                              np.ascontiguousarray(directions, dtype=np.float32),
-                                              query="DISTANCE"), dtype=np.float64)
+        distance = np.asarray(self.run(origins, directions, query="DISTANCE"), dtype=np.float64)
         return np.where(distance < MISS_DISTANCE, self.near + distance, np.inf)
+
+    def local_model(self, views: Views) -> HitPlanes | None:
+        """The one view of `views` cast once and kept as the planes its rays hit (`HitPlanes`), for a solve
+        that moves the camera along a line at fixed rotation; None for a statistic other than the median
+        (every pixel's depth moves a smooth statistic: certifying it would take a full cast)."""
+        if self.statistic != "median" or len(views) != 1:
+            return None
+        origins, directions, _, _ = self._rays(views, 0)
+        hits = self.run(origins, directions, query="INTERSECT", output=True)
+        return HitPlanes(self, np.asarray(views.centres[0], dtype=np.float64), origins, directions, hits)
 
     def __call__(self, views: Views) -> np.ndarray:
         # One Embree call per view: measured no faster when many views share a call (bench/geometry.py).
         return np.array([seen_statistic(self.depth_map(views, i), self.statistic) for i in range(len(views))],
                         dtype=np.float64)
+
+
+class HitPlanes:
+    """One cast of a view, kept as the plane of the triangle each pixel's ray hit, so the median depth at a
+    nearby camera centre (same rotation) is known without a second full cast.
+
+    Moving the camera by delta moves every ray's origin by delta; a ray that keeps its triangle (normal n)
+    then meets it at depth z + dz with dz = -(n . delta) / (n . d), d the ray's direction (unit component
+    along the view axis). The median of those depths is exact at the new centre when (1) every ray's new
+    hit is still inside its triangle (checked with the barycentric coordinates; rays that leave it are cast
+    again), and (2) nothing new comes in front of the rays whose rank could change: a ray nearer than the
+    median only gets nearer when occluded, so only the rays at or beyond the median (and those that saw
+    nothing) are tested, with one Embree occlusion query each up to the median depth (`certified`). Half
+    the rays, up to the median: about half a cast, instead of the full one a second evaluation costs.
+    """
+
+    def __init__(self, probe: EmbreeGeometryDepth, centre: np.ndarray, origins: np.ndarray,
+                 directions: np.ndarray, hits: dict[str, np.ndarray]):
+        self.probe = probe
+        self.centre = centre
+        self.origins = origins
+        self.directions = directions
+        tfar = np.asarray(hits["tfar"], dtype=np.float64)
+        self.prim = np.asarray(hits["primID"], dtype=np.int64)
+        self.hit = (tfar < MISS_DISTANCE) & (self.prim >= 0)
+        self.depth = np.where(self.hit, probe.near + tfar, np.inf)
+        self.bary = np.column_stack([hits["u"], hits["v"]]).astype(np.float64)
+        normal = np.asarray(hits["Ng"], dtype=np.float64)
+        d64 = directions.astype(np.float64)
+        along = np.einsum("ij,ij->i", normal, d64)
+        # A ray that met its triangle edge-on has no stable plane: it is cast again whenever the centre moves.
+        self.stable = self.hit & (np.abs(along) > 1e-9 * np.linalg.norm(normal, axis=1))
+        self.normal = np.where(self.stable[:, None], normal / np.where(self.stable, along, 1.0)[:, None], 0.0)
+        self.measured = _seen_median(self.depth)
+
+    def _depth_change(self, delta: np.ndarray) -> np.ndarray:
+        """dz per ray for a move of the centre by `delta` (rays on their planes)."""
+        # einsum, not @: a (N, 3) x (3,) product is too small for BLAS to pay for its threads.
+        return -np.einsum("ij,j->i", self.normal, delta)
+
+    def fixed_point(self, start: np.ndarray, step: np.ndarray, aim: float, guess: float) -> float:
+        """The s with D(start + s step) = s * aim under the planes (Newton on a piecewise-linear median,
+        exact where it stops); NaN when the planes give no such s near `guess`."""
+        rate = self._depth_change(step)  # dz per unit of s
+        offset = start + guess * step - self.centre
+        base = self.depth + self._depth_change(offset)
+        s = guess
+        for _ in range(16):
+            depth = base + (s - guess) * rate
+            value, slope = _seen_median_slope(depth, rate)
+            if not np.isfinite(value) or not aim - slope > 0:
+                return float("nan")
+            s_next = s - (s * aim - value) / (aim - slope)
+            if not s_next > 0:
+                return float("nan")
+            if abs(s_next - s) <= 1e-15 * s:
+                return float(s_next)
+            s = s_next
+        return float(s)
+
+    def certified(self, centre: np.ndarray, margin: float) -> float:
+        """The median depth at `centre` (same rotation), exact as explained in the class's docstring, or NaN
+        when it cannot be certified without a full cast (a new occluder in front of a ray at or beyond the
+        median, or a ray that saw nothing now seeing something). `margin`: relative room kept in front of
+        each tested hit so a ray does not find its own triangle (float32); an occluder nearer than that to
+        the median moves it by less than `margin`."""
+        probe = self.probe
+        delta = np.asarray(centre, dtype=np.float64) - self.centre
+        dz = self._depth_change(delta)
+        depth = self.depth + dz
+        # Where each stable ray meets its plane now, in its triangle's barycentric coordinates.
+        corners = probe._vertices[probe._triangles[np.where(self.stable, self.prim, 0)]].astype(np.float64)
+        edge_1, edge_2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        moved = delta[None, :] + dz[:, None] * self.directions.astype(np.float64)
+        g11, g12, g22 = (np.einsum("ij,ij->i", edge_1, edge_1), np.einsum("ij,ij->i", edge_1, edge_2),
+                         np.einsum("ij,ij->i", edge_2, edge_2))
+        r1, r2 = np.einsum("ij,ij->i", edge_1, moved), np.einsum("ij,ij->i", edge_2, moved)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            det = g11 * g22 - g12 * g12
+            bu = self.bary[:, 0] + (g22 * r1 - g12 * r2) / det
+            bv = self.bary[:, 1] + (g11 * r2 - g12 * r1) / det
+        inside = self.stable & (bu >= 0.0) & (bv >= 0.0) & (bu + bv <= 1.0) & (det > 0.0)
+        depth = np.where(self.hit, depth, np.inf)
+        shift = delta.astype(np.float32)
+        again = np.flatnonzero(self.hit & ~inside)
+        if again.size:  # left their triangle (or had no stable plane): cast again
+            depth[again] = probe._cast(self.origins[again] + shift, self.directions[again])
+        seen = np.isfinite(depth)
+        if not seen.any():
+            return float("nan")
+        values = depth[seen]
+        low_rank, high_rank = (values.size - 1) // 2, values.size // 2
+        ordered = np.partition(values, (low_rank, high_rank))
+        low, high = ordered[low_rank], ordered[high_rank]
+        test = ~seen | (depth >= low)
+        # Up to the nearer of the ray's own hit and the median's upper rank: a hit there changes a rank.
+        reach = np.where(seen, np.minimum(depth, high) * (1.0 - margin), np.inf)[test] - probe.near
+        reach = np.where(np.isfinite(reach), np.maximum(reach, 0.0), 1e37).astype(np.float32)
+        occluded = probe.run(self.origins[test] + shift, self.directions[test], dists=reach, query="OCCLUDED")
+        if np.any(np.asarray(occluded) != -1):
+            return float("nan")
+        return float(0.5 * (low + high))
+
+
+def _seen_median(depth: np.ndarray) -> float:
+    seen = depth[np.isfinite(depth)]
+    return float(np.median(seen)) if seen.size else float("nan")
+
+
+def _seen_median_slope(depth: np.ndarray, rate: np.ndarray) -> tuple[float, float]:
+    """The median of the finite depths and its rate (the mean rate of the one or two middle rays)."""
+    seen = np.flatnonzero(np.isfinite(depth))
+    if not seen.size:
+        return float("nan"), float("nan")
+    low_rank, high_rank = (seen.size - 1) // 2, seen.size // 2
+    order = np.argpartition(depth[seen], (low_rank, high_rank))
+    middle = seen[order[[low_rank, high_rank]]]
+    return float(depth[middle].mean()), float(rate[middle].mean())
 
 
 def geometry_depth(vertices: np.ndarray, triangles: np.ndarray, resolution: int = DEFAULT_RESOLUTION,

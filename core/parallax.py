@@ -24,6 +24,12 @@ Reorient = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 MODES = ("per_frame", "global", "uncalibrated")
 
+# The hit planes' shortcut certifies a depth to a relative margin of half the tolerance: below this, float32
+# (Embree) cannot tell a ray's own triangle from an occluder in front of it, and the solve casts in full.
+PLANES_MIN_TOLERANCE = 1e-7
+# Views measured per call where every frame is measured at once (global and uncalibrated modes): small
+# enough for the modal operator to stay responsive between them.
+MEASURE_CHUNK = 16
 # A step below this fraction of the path's largest step counts as "no motion" for the whole clip.
 NO_MOTION_EPS = 1e-300
 # The strength dial g (the written move realizes g x Pi_t): beyond these a typo, not a look.
@@ -294,7 +300,7 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
             s = strength
         scale = np.full(n_steps, s)
 
-    if mode != "per_frame" or affine is not None:
+    if affine is not None:
         yield n_steps  # the whole clip was solved at once
     centres = np.vstack([c0[None], c0 + np.cumsum(directions * scale[:, None], axis=0)])
     if reorient is not None:
@@ -305,9 +311,13 @@ def transfer_steps(reference: Trajectory, reference_depth: DepthProbe | float | 
     if mode == "per_frame" and affine is None:
         depth_target[1:][converged] = solved_depth[converged]
     remeasure = np.flatnonzero(~np.isfinite(depth_target))
-    if remeasure.size:
-        depth_target[remeasure] = np.asarray(
-            target(out_views.take(remeasure, rotations=rotations[remeasure], centres=centres[remeasure])), np.float64)
+    # In chunks, yielding between them: a global or uncalibrated transfer measures every frame here, and the
+    # add-on's modal operator stays responsive (progress over the frames measured, for those modes).
+    for done in range(0, remeasure.size, MEASURE_CHUNK):
+        chunk = remeasure[done:done + MEASURE_CHUNK]
+        depth_target[chunk] = np.asarray(
+            target(out_views.take(chunk, rotations=rotations[chunk], centres=centres[chunk])), np.float64)
+        yield n_steps if mode == "per_frame" else min(n_steps, (done + chunk.size) * n_steps // len(reference))
     missing = np.flatnonzero(~np.isfinite(depth_target))
     if mode == "per_frame" and missing.size:
         frames = reference.frames[missing].astype(int).tolist()
@@ -379,6 +389,10 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
     def depth_at(t: int, centre: np.ndarray) -> float:
         return float(target(_posed(views, t, centre, reorient))[0])
 
+    # The hit planes' shortcut (core/geometry_embree.py HitPlanes): at a fixed rotation, and at a tolerance
+    # float32 can certify (a ray must not meet its own triangle within the margin).
+    fast = reorient is None and tolerance >= PLANES_MIN_TOLERANCE and callable(getattr(target, "local_model", None))
+
     for t in range(1, n_steps + 1):
         u = directions[t - 1]
         z = ref_depth[t]
@@ -410,7 +424,29 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
         ok = False
         count = 0
         blind = 0
-        while count < max_iterations:
+        if fast:
+            # One cast at the guess, the fixed point of the planes it hit, a partial cast to certify it.
+            quick = _planes_step(target, views.take(t, centres=previous + s * u), previous, u, z, s, tolerance)
+            if quick is not None:
+                count, s_measured, d_measured, s_solved, d_solved = quick
+                if np.isfinite(d_solved):
+                    ok, s = True, s_solved
+                    measured[t - 1] = d_solved
+                else:  # not certified: the secant loop goes on from the planes' answer and the measured guess
+                    f_measured = s_measured * z - d_measured
+                    if f_measured < 0:
+                        lo = s_measured
+                    else:
+                        hi = s_measured
+                    best_s, best_f = s_measured, abs(f_measured)
+                    s_prev, f_prev, anchored = s_measured, f_measured, True
+                    if np.isfinite(s_solved) and lo < s_solved < hi:
+                        s = s_solved
+                    elif np.isfinite(hi):
+                        s = 0.5 * (lo + hi)
+                    else:
+                        s = max(d_measured / z, 2.0 * lo)
+        while not ok and count < max_iterations:
             count += 1
             d_new = depth_at(t, previous + s * u)
             if not np.isfinite(d_new):
@@ -475,6 +511,27 @@ def _solve_per_frame(target: DepthProbe, views: Views, directions: np.ndarray, r
         raise NoDepthError(f"the target depth source ({target.describe()}) sees nothing from the calibrated "
                            f"camera at frame {frame_list(missing)}", missing)
     return scale, converged, iterations, measured
+
+
+def _planes_step(target: DepthProbe, view: Views, start: np.ndarray, step: np.ndarray, aim: float, guess: float,
+                 tolerance: float) -> tuple[int, float, float, float, float] | None:
+    """One frame of the solve with the target's hit planes: cast once at `guess`; accept it when it is the
+    fixed point already, else solve the planes' fixed point and certify the depth there (a partial cast).
+    Returns (evaluations, guess, depth measured at the guess, solved s, certified depth or NaN), or None
+    when the target offers no planes or sees nothing from the guess."""
+    model = target.local_model(view)
+    if model is None or not np.isfinite(model.measured):
+        return None
+    if abs(model.measured / aim - guess) <= tolerance * abs(guess):
+        return 1, guess, model.measured, guess, model.measured
+    solved = model.fixed_point(start, step, aim, guess)
+    if not np.isfinite(solved):
+        return 1, guess, model.measured, solved, float("nan")
+    # Half the tolerance for the certificate's margin, half for the residual: together within `tolerance`.
+    depth = model.certified(start + solved * step, 0.5 * tolerance)
+    if not (np.isfinite(depth) and abs(depth / aim - solved) <= 0.5 * tolerance * solved):
+        depth = float("nan")
+    return 2, guess, model.measured, solved, depth
 
 
 def realized_at_written_pose(result: TransferResult, target: DepthProbe | float, written_centres: np.ndarray

@@ -19,7 +19,6 @@ from ..core.parallax import (
     realized_at_written_pose,
     run_steps,
     shifted_steps,
-    transfer,
     transfer_steps,
 )
 from ..core.poses import Trajectory, float32_precision_warning
@@ -114,6 +113,11 @@ def _number(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, float) and np.isfinite(value) else "n/a"
 
 
+def written_centres(centres: np.ndarray) -> np.ndarray:
+    """The camera centres as Blender stores them: float32 keyframes (the written camera has no parent)."""
+    return np.asarray(centres, dtype=np.float32).astype(np.float64)
+
+
 def progress_frames(scene: bpy.types.Scene, settings: object) -> int:
     """How many frames a transfer reads and solves (its progress counts each twice)."""
     start, end = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
@@ -127,15 +131,18 @@ def clip_tracks(scene: bpy.types.Scene, settings: object) -> int:
     return tracks_to_read(scene if reference is None else scene_of(reference, scene), settings)
 
 
-def written_centres(centres: np.ndarray) -> np.ndarray:
-    """The camera centres as Blender stores them: float32 keyframes (the written camera has no parent)."""
-    return np.asarray(centres, dtype=np.float32).astype(np.float64)
+def comparison_frames(scene: bpy.types.Scene, settings: object) -> int:
+    """How many frames the uncalibrated comparison measures after the solve (none in uncalibrated mode: the
+    result is the comparison)."""
+    return 0 if settings.mode == "UNCALIBRATED" else progress_frames(scene, settings)
 
 
 def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
     """How many progress steps a transfer reports: reading every frame, reading the clip's tracks (a TRACKING
-    reference: a step per tracking.TRACK_CHUNK tracks), then solving every frame."""
-    return 2 * progress_frames(scene, settings) + track_chunks(clip_tracks(scene, settings))
+    reference: a step per tracking.TRACK_CHUNK tracks), solving every frame, then measuring the uncalibrated
+    comparison at every frame."""
+    return (2 * progress_frames(scene, settings) + track_chunks(clip_tracks(scene, settings))
+            + comparison_frames(scene, settings))
 
 
 def _chosen_subjects(settings: object, scene: bpy.types.Scene, reference_scene: bpy.types.Scene
@@ -165,7 +172,7 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
     """Run the whole transfer for `settings` (default: the scene's) and write the calibrated camera.
     Raises a ParaScaleError on bad input, before anything is changed. `progress` is called with a step
     number, 0 .. progress_steps() - 1: reading frame i is step i, then R steps reading a TRACKING
-    reference's clip, solving frame t is step N + R + t."""
+    reference's clip, solving frame t is step N + R + t, then the uncalibrated comparison's frames."""
     return run_steps(transfer_camera_move_steps(context, settings), progress)
 
 
@@ -263,9 +270,11 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                                                              written_centres(result.trajectory.centres))
         if mode == "uncalibrated":
             pi_uncalibrated = pi_realized
-        else:
-            pi_uncalibrated = transfer(reference_trajectory, result.depth_reference, target_probe, start_rotation,
-                                       start_centre, mode="uncalibrated", strength=strength).pi_realized
+        else:  # in steps too: on a large target it measures every frame once more
+            comparison = yield from shifted_steps(transfer_steps(
+                reference_trajectory, result.depth_reference, target_probe, start_rotation, start_centre,
+                mode="uncalibrated", strength=strength), 2 * frames.size + clip_steps)
+            pi_uncalibrated = comparison.pi_realized
 
     output = result.trajectory
     consistency = parallax_consistency(result.pi_target, pi_realized)
@@ -306,14 +315,18 @@ class ChunkedTransfer(ChunkedRun[TransferOutcome]):
         chosen = scene.parascale if settings is None else settings
         self.frames, self.tracks = progress_frames(scene, chosen), clip_tracks(scene, chosen)
         self.clip_steps = track_chunks(self.tracks)
-        super().__init__(transfer_camera_move_steps(context, settings), 2 * self.frames + self.clip_steps, clock)
+        super().__init__(transfer_camera_move_steps(context, settings),
+                         2 * self.frames + self.clip_steps + comparison_frames(scene, chosen), clock)
 
     def position(self) -> tuple[str, int, int]:
         if self.done <= self.frames:
             return "reading frame", self.done, self.frames
         if self.done <= self.frames + self.clip_steps:
             return "reading the clip's tracks", (self.done - self.frames) * TRACK_CHUNK, self.tracks
-        return "solving frame", self.done - self.frames - self.clip_steps, self.frames
+        if self.done <= 2 * self.frames + self.clip_steps:
+            return "solving frame", self.done - self.frames - self.clip_steps, self.frames
+        solved = 2 * self.frames + self.clip_steps
+        return "measuring the uncalibrated comparison at frame", self.done - solved, self.frames
 
 
 class PARASCALE_OT_transfer_camera_move(ModalRun, bpy.types.Operator):
