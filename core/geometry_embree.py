@@ -37,6 +37,8 @@ MISS_DISTANCE = 1e30
 # A cast of at least this many rays is split across the cores: embreex releases the GIL while Embree casts
 # (embreex >= 4.4), so the parts run at once. Below it, a thread's hand-off costs more than it saves.
 PARALLEL_MIN_RAYS = 2048
+# HitPlanes: how far inside its triangle (in barycentric units) a ray's moved hit must stay to be trusted.
+EDGE_ROOM = 1e-5
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -209,19 +211,21 @@ class HitPlanes:
         self.prim = np.asarray(hits["primID"], dtype=np.int64)
         self.hit = (tfar < MISS_DISTANCE) & (self.prim >= 0)
         self.depth = np.where(self.hit, probe.near + tfar, np.inf)
-        self.bary = np.column_stack([hits["u"], hits["v"]]).astype(np.float64)
-        normal = np.asarray(hits["Ng"], dtype=np.float64)
-        d64 = directions.astype(np.float64)
-        along = np.einsum("ij,ij->i", normal, d64)
+        # float32 for what only moves a depth by a small change (dz is ~1e-6 of the depth in a solve, so its
+        # float32 rounding is ~1e-13 of the depth): half the memory traffic of float64 on every ray.
+        self.bary_u, self.bary_v = np.asarray(hits["u"], np.float32), np.asarray(hits["v"], np.float32)
+        # (embreex leaves a miss's normal unset: whatever was in memory)
+        normal = np.where(self.hit[:, None], np.asarray(hits["Ng"], dtype=np.float32), np.float32(0.0))
+        along = np.einsum("ij,ij->i", normal, directions)
         # A ray that met its triangle edge-on has no stable plane: it is cast again whenever the centre moves.
-        self.stable = self.hit & (np.abs(along) > 1e-9 * np.linalg.norm(normal, axis=1))
-        self.normal = np.where(self.stable[:, None], normal / np.where(self.stable, along, 1.0)[:, None], 0.0)
+        self.stable = self.hit & (np.abs(along) > 1e-5 * np.sqrt(np.einsum("ij,ij->i", normal, normal)))
+        self.normal = normal / np.where(self.stable, along, np.inf)[:, None]  # 0 where not stable
         self.measured = _seen_median(self.depth)
 
     def _depth_change(self, delta: np.ndarray) -> np.ndarray:
         """dz per ray for a move of the centre by `delta` (rays on their planes)."""
         # einsum, not @: a (N, 3) x (3,) product is too small for BLAS to pay for its threads.
-        return -np.einsum("ij,j->i", self.normal, delta)
+        return -np.einsum("ij,j->i", self.normal, np.asarray(delta, dtype=np.float32)).astype(np.float64)
 
     def fixed_point(self, start: np.ndarray, step: np.ndarray, aim: float, guess: float) -> float:
         """The s with D(start + s step) = s * aim under the planes (Newton on a piecewise-linear median,
@@ -254,17 +258,19 @@ class HitPlanes:
         dz = self._depth_change(delta)
         depth = self.depth + dz
         # Where each stable ray meets its plane now, in its triangle's barycentric coordinates.
-        corners = probe._vertices[probe._triangles[np.where(self.stable, self.prim, 0)]].astype(np.float64)
+        corners = probe._vertices[probe._triangles[np.where(self.stable, self.prim, 0)]]
         edge_1, edge_2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-        moved = delta[None, :] + dz[:, None] * self.directions.astype(np.float64)
+        moved = delta.astype(np.float32)[None, :] + dz.astype(np.float32)[:, None] * self.directions
         g11, g12, g22 = (np.einsum("ij,ij->i", edge_1, edge_1), np.einsum("ij,ij->i", edge_1, edge_2),
                          np.einsum("ij,ij->i", edge_2, edge_2))
         r1, r2 = np.einsum("ij,ij->i", edge_1, moved), np.einsum("ij,ij->i", edge_2, moved)
         with np.errstate(divide="ignore", invalid="ignore"):
             det = g11 * g22 - g12 * g12
-            bu = self.bary[:, 0] + (g22 * r1 - g12 * r2) / det
-            bv = self.bary[:, 1] + (g11 * r2 - g12 * r1) / det
-        inside = self.stable & (bu >= 0.0) & (bv >= 0.0) & (bu + bv <= 1.0) & (det > 0.0)
+            bu = self.bary_u + (g22 * r1 - g12 * r2) / det
+            bv = self.bary_v + (g11 * r2 - g12 * r1) / det
+        # Inside with room for float32 rounding (Embree's own u, v are float32): a ray that close to an edge
+        # is cast again rather than trusted.
+        inside = self.stable & (bu >= EDGE_ROOM) & (bv >= EDGE_ROOM) & (bu + bv <= 1.0 - EDGE_ROOM) & (det > 0.0)
         depth = np.where(self.hit, depth, np.inf)
         shift = delta.astype(np.float32)
         again = np.flatnonzero(self.hit & ~inside)
