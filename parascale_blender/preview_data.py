@@ -358,8 +358,14 @@ def graph_rect(region_width: float, region_height: float) -> tuple[float, float,
 
 def graph_series(record: TransferRecord) -> dict[str, np.ndarray]:
     """Per-step Pi series the graph plots, by name (keys of SERIES_COLOURS)."""
-    return {"reference": record.pi_reference, "realized": record.pi_realized,
+    # "reference" is what the realized Pi should follow: strength x the reference's (legend_name says so).
+    return {"reference": record.pi_aim, "realized": record.pi_realized,
             "uncalibrated": record.pi_uncalibrated}
+
+
+def legend_name(record: TransferRecord, name: str) -> str:
+    """A series' legend text: the reference's curve is scaled by the strength dial when it is not 1."""
+    return f"reference x {record.strength:g}" if name == "reference" and record.strength != 1.0 else name
 
 
 def graph_mapping(record: TransferRecord, rect: tuple[float, float, float, float]
@@ -406,7 +412,7 @@ def graph_primitives(record: TransferRecord, frame: int, rect: tuple[float, floa
         prims.append(polyline("LINES", np.array([[x, y0, 0.0], [x, y0 + height, 0.0]]), viewport, 1.0,
                               FRAME_MARKER_COLOUR))
     names = list(SERIES_COLOURS) + ["Pi (log)"]
-    legend = [Label(x0 + 4.0 + 70.0 * i, y0 + height + 4.0, name, TEXT_SIZE - 2,
+    legend = [Label(x0 + 4.0 + 70.0 * i, y0 + height + 4.0, legend_name(record, name), TEXT_SIZE - 2,
                     SERIES_COLOURS.get(name, TEXT_COLOUR)) for i, name in enumerate(names)]
     return prims, legend
 
@@ -433,9 +439,10 @@ def readout_lines(state: PreviewState | None) -> list[str]:
     i = state.index
     step = i - 1  # per-step arrays hold t = 1..N-1
     at = (lambda a: a[step]) if step >= 0 else (lambda a: float("nan"))
+    aim = f" x {record.strength:g} = {fmt(at(record.pi_aim))}" if record.strength != 1.0 else ""
     return lines + [
         f"frame {state.frame}",
-        f"Pi reference {fmt(at(record.pi_reference))}  realized {fmt(at(record.pi_realized))}",
+        f"Pi reference {fmt(at(record.pi_reference))}{aim}  realized {fmt(at(record.pi_realized))}",
         f"Pi uncalibrated {fmt(at(record.pi_uncalibrated))}",
         f"depth reference {fmt(record.depth_reference[i])}  target {fmt(record.depth_target[i])}",
         f"scale {fmt(at(record.scale))}",

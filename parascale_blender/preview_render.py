@@ -139,6 +139,10 @@ def make_captions(record: TransferRecord, indices: np.ndarray, visibility: np.nd
     for row, index in enumerate(np.asarray(indices)):
         frame = int(record.frames[index])
         reference_pi = pi["reference"][row]
+        # What the other panels are compared with: strength x the reference's Pi.
+        aim = (f"reference {preview_data.fmt(reference_pi)} x {record.strength:g} = "
+               f"{preview_data.fmt(record.strength * reference_pi)}" if record.strength != 1.0
+               else f"reference {preview_data.fmt(reference_pi)}")
         captions = []
         for panel in PANELS:
             title = f"{titles[panel]} \u00b7 frame {frame}"
@@ -147,7 +151,7 @@ def make_captions(record: TransferRecord, indices: np.ndarray, visibility: np.nd
             elif panel == "reference":
                 pi_line = f"\u03a0 {preview_data.fmt(reference_pi)}"
             else:
-                pi_line = f"\u03a0 {preview_data.fmt(pi[panel][row])}  (reference {preview_data.fmt(reference_pi)})"
+                pi_line = f"\u03a0 {preview_data.fmt(pi[panel][row])}  ({aim})"
             warning = WARNINGS.get(str(visibility[row]), "") if panel == "uncalibrated" else ""
             captions.append(Caption(panel, frame, title, pi_line, warning))
         out.append(captions)

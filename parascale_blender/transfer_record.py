@@ -63,6 +63,11 @@ class TransferRecord:
     _ARRAY_SHAPES = {"centres": (-1, 3), "reference_centres": (-1, 3), "start_centre": (3,),
                      "start_rotation": (3, 3)}
 
+    @property
+    def pi_aim(self) -> np.ndarray:
+        """What the transfer aimed at per step: strength x the reference's Pi (the reference's own at g = 1)."""
+        return self.strength * self.pi_reference
+
     def to_properties(self) -> dict:
         out = {}
         for key, value in asdict(self).items():

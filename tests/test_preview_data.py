@@ -248,3 +248,28 @@ def test_the_active_camera_wins_over_others(transferred):
     built.scene.collection.objects.link(other)
     assert preview_data.find_transferred_camera(built.scene, active=other) == other
     assert preview_data.find_transferred_camera(built.scene, active=built.reference) == built.camera
+
+
+def test_with_a_strength_dial_the_graph_and_readout_follow_the_aim(addon_scene):
+    """At strength g the realized Pi follows g x the reference's: the graph's reference curve is that aim
+    (its legend says x g), and the readout and the preview's captions give both numbers."""
+    from parascale.parascale_blender import preview_render
+
+    built = build_transferred_scene(k=5.0, yaw_degrees=30.0, strength=2.0)
+    built.scene.parascale.show_overlay = True
+    record = load(built.camera)
+    assert record.strength == 2.0
+    np.testing.assert_allclose(preview_data.graph_series(record)["reference"], 2.0 * record.pi_reference)
+    # The realized Pi lies on the aim, not on the reference's own.
+    np.testing.assert_allclose(record.pi_realized, 2.0 * record.pi_reference, rtol=1e-3)
+    frame = int(FRAMES[5])
+    built.scene.frame_set(frame)
+    overlay = preview_data.overlay(built.scene, (800, 600))
+    assert "reference x 2" in [label.text for label in overlay.labels]
+    lines = preview_data.readout_lines(state_at(built, frame))
+    i = frame - int(FRAMES[0])
+    assert _number(lines, "Pi reference") == pytest.approx(record.pi_reference[i - 1], rel=1e-3)
+    assert _number(lines, "x 2 =") == pytest.approx(2.0 * record.pi_reference[i - 1], rel=1e-3)
+    captions = preview_render.make_captions(record, np.array([i]), np.array(["seen"]))[0]
+    calibrated = next(c for c in captions if c.panel == "calibrated")
+    assert f"= {preview_data.fmt(2.0 * record.pi_reference[i - 1])})" in calibrated.pi_line

@@ -94,9 +94,12 @@ def test_calibrated_panel_matches_the_reference_and_uncalibrated_does_not(addon_
     assert np.all(uncalibrated[2:] > 0.03)
     assert reference.std() > 10  # a real picture, not an empty frame
 
-    # Each panel's Pi comes from the record: reference and calibrated agree.
+    # Each panel's Pi comes from the record: reference and calibrated agree (to the float32 rounding of the
+    # written keyframes: the record's realized Pi is the camera as Blender stores it).
     assert np.isnan(result.pi["reference"][0])
-    assert np.allclose(result.pi["calibrated"][1:], result.pi["reference"][1:], rtol=1e-9)
+    assert np.allclose(result.pi["calibrated"][1:], result.pi["reference"][1:], rtol=5e-3)
+    record = load(built.camera)
+    assert np.allclose(result.pi["calibrated"][1:], record.pi_realized, rtol=1e-12)
 
 
 def test_mp4_opens_in_blender_with_every_frame_at_the_composed_size(addon_scene, tmp_path):

@@ -77,7 +77,7 @@ class TransferredScene:
 
 
 def build_transferred_scene(k: float = 1e-3, yaw_degrees: float = 0.0, offset=(12.0, 0.0, 0.0),
-                            mode: str = "PER_FRAME") -> TransferredScene:
+                            mode: str = "PER_FRAME", strength: float = 1.0) -> TransferredScene:
     """Reference set + keyed reference camera; target = similarity(k, yaw, offset) of the set, with a
     start camera at the image of the reference's first pose; then the add-on's transfer operator."""
     scene = bpy.context.scene
@@ -107,6 +107,7 @@ def build_transferred_scene(k: float = 1e-3, yaw_degrees: float = 0.0, offset=(1
     settings.target_source = "BOUNDS"
     settings.target_collection = target_collection
     settings.mode = mode
+    settings.strength = strength
     settings.use_scene_range = True
     assert bpy.ops.parascale.transfer_camera_move() == {"FINISHED"}
     camera = bpy.data.objects[f"{reference.name}.ParaScale"]
