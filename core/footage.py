@@ -75,6 +75,20 @@ def solved_index(solved_frames: np.ndarray, clip_frames: np.ndarray) -> np.ndarr
     return np.where(found, order[slot], -1)
 
 
+def bundle_drift(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far a camera that should follow a solve strays from it: bundles placed in the world from each
+    frame's camera (F, P, 3) must be the same points at every frame. Returns their median positions (P, 3)
+    and, per frame (F,), the largest distance of a bundle from its median position relative to that
+    bundle's distance from the cameras (at least the bundles' median distance). Relative to each bundle's
+    own distance: float32 round-off moves a near-degenerate bundle far away (10^5 times the median depth, as
+    solves make) by far more than the median depth's share, and must not count as straying."""
+    anchor = np.nanmedian(points, axis=0)
+    distance = np.linalg.norm(anchor - np.asarray(centres, dtype=np.float64).mean(axis=0), axis=1)
+    scale = np.maximum(distance, max(float(np.nanmedian(distance)), 1e-300))
+    drift = np.linalg.norm(points - anchor[None], axis=2) / scale[None, :]
+    return anchor, np.nanmax(drift, axis=1)
+
+
 def frames_below(counts: np.ndarray, frames: np.ndarray, min_bundles: int) -> np.ndarray:
     """The frames whose bundle count is below the threshold."""
     return np.asarray(frames)[np.asarray(counts) < int(min_bundles)]
@@ -189,23 +203,28 @@ def require_depth(probe: BundlesDepth, trajectory: Trajectory) -> np.ndarray:
 
 
 def external_reference(pose_path: str | Path, depth_path: str | Path, format: str | None = None,
-                       require_all: bool = True, **options: object) -> tuple[Trajectory, PerFrameDepth]:
+                       require_all: bool = True, statistic: str = DEFAULT_STATISTIC, **options: object
+                       ) -> tuple[Trajectory, PerFrameDepth]:
     """A reference extracted from footage by an external pose estimator, with its depth: the poses through
     core.formats.read_trajectory (any supported format; `format` and `options` go to it) and one depth per
     pose from a .txt / .npy of values, or from a folder of per-frame depth maps (.npy, natural name order,
-    each reduced to its median valid depth). Poses and depths share the estimator's arbitrary scale, which
+    each reduced to its valid depths' `statistic`, the median by default; the probe then carries that
+    statistic, so a transfer against a target measured with another one is refused). Poses and depths share
+    the estimator's arbitrary scale, which
     Pi removes. A depth map that sees nothing gives no depth at that frame: with `require_all` a
     NoDepthError names it; otherwise it is NaN in the probe."""
     trajectory = read_trajectory(pose_path, format, **options)
     depth_path = Path(depth_path)
     if depth_path.is_dir():
-        values, kind = per_frame_median_depths(depth_path), "depth maps"
-    else:
+        values, kind = per_frame_median_depths(depth_path, statistic), "depth maps"
+    else:  # values computed elsewhere: whatever statistic made them
         values, kind = read_depth_values(depth_path), "depth values"
     if values.size != len(trajectory):
         raise DepthError(f"{depth_path.name}: {values.size} {kind} for the {len(trajectory)} poses of "
                          f"{Path(pose_path).name}")
     probe = PerFrameDepth(values, name=f"{kind} {depth_path.name}")
+    if depth_path.is_dir():
+        probe.statistic = normalize_statistic(statistic)
     missing = np.flatnonzero(~np.isfinite(values))
     if require_all and missing.size:
         frames = trajectory.frames[missing].astype(int).tolist()

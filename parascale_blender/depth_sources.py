@@ -132,7 +132,10 @@ def imported_depth_probe(camera: bpy.types.Object, trajectory: Trajectory) -> Pe
     if absent.size:
         raise DepthError(f"no imported depth at frame {frame_list(absent)} of '{camera.name}' (imported frames "
                          f"{frames[0]}-{frames[-1]})")
-    return PerFrameDepth(depth[index], name=f"imported {stored.get('source', 'depth')}")
+    probe = PerFrameDepth(depth[index], name=f"imported {stored.get('source', 'depth')}")
+    if "statistic" in stored:  # reduced from depth maps at import: the target must use the same statistic
+        probe.statistic = normalize_statistic(stored["statistic"])
+    return probe
 
 
 def target_depth_probe(scene: bpy.types.Scene, settings: object, start_samples: CameraSamples,

@@ -258,7 +258,9 @@ class PARASCALE_OT_import_poses(bpy.types.Operator, ImportHelper):
         depth = None
         try:
             if self.depth_path:
-                trajectory, depth = external_reference(path, Path(bpy.path.abspath(self.depth_path)))
+                # A folder of depth maps is reduced with the statistic the scene transfers with.
+                trajectory, depth = external_reference(path, Path(bpy.path.abspath(self.depth_path)),
+                                                       statistic=context.scene.parascale.depth_statistic.lower())
             else:
                 trajectory = formats.read_trajectory(path)
         except (ParaScaleError, OSError) as error:
@@ -271,7 +273,8 @@ class PARASCALE_OT_import_poses(bpy.types.Operator, ImportHelper):
         camera[IMPORTED_MARKER] = str(path)
         if depth is not None:
             camera[IMPORTED_DEPTH] = {"frames": [int(f) for f in trajectory.frames],
-                                      "depth": depth.values.tolist(), "source": depth.name}
+                                      "depth": depth.values.tolist(), "source": depth.name,
+                                      **({"statistic": depth.statistic} if hasattr(depth, "statistic") else {})}
         select_only(context, camera)
         intrinsics = trajectory.intrinsics
         self.report({"INFO"}, f"ParaScale: imported {len(trajectory)} frames (frames {int(trajectory.frames[0])}-"

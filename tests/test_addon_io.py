@@ -194,6 +194,51 @@ def test_import_with_depth_serves_as_a_reference_of_known_parallax(addon_scene, 
     np.testing.assert_allclose(record.depth_reference, depths, rtol=1e-12)
 
 
+def test_a_folder_of_depth_maps_is_reduced_with_the_scenes_statistic(addon_scene, tmp_path):
+    """Depth maps imported with the poses become one depth per frame with the scene's Depth Statistic, and
+    the imported depth remembers it: a transfer against a target measured with the other statistic is
+    refused in one line, and nothing is written."""
+    from parascale.core.statistics import representative_depth
+
+    scene = addon_scene
+    scene.frame_start, scene.frame_end = 1, 30
+    trajectory = _file_trajectory()
+    pose_path, folder = tmp_path / "estimate.json", tmp_path / "maps"
+    formats.write_trajectory(pose_path, trajectory, format="parascale")
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    maps = []
+    for i in range(len(trajectory)):  # a near wall over 40% of each map, a far one behind: median != smooth
+        depth = np.where(rng.random((18, 32)) < 0.4, 2.0 + 0.01 * i, 9.0 + 0.05 * i)
+        np.save(folder / f"frame_{i}.npy", depth)
+        maps.append(depth)
+    scene.parascale.depth_statistic = "SMOOTH"
+    assert bpy.ops.parascale.import_poses(filepath=str(pose_path), depth_path=str(folder)) == {"FINISHED"}
+    camera = bpy.context.view_layer.objects.active
+    from parascale.parascale_blender.depth_sources import IMPORTED_DEPTH
+
+    stored = camera[IMPORTED_DEPTH]
+    smooth = [representative_depth(m.ravel(), statistic="smooth") for m in maps]
+    median = [representative_depth(m.ravel(), statistic="median") for m in maps]
+    assert stored["statistic"] == "smooth"
+    np.testing.assert_allclose(list(stored["depth"]), smooth, rtol=1e-12)
+    assert np.max(np.abs(np.log(np.array(smooth) / np.array(median)))) > 0.05  # the choice matters here
+
+    settings = scene.parascale
+    target = new_collection("Target")
+    add_box("Wall", (0.0, 5.0, 0.0), (20.0, 0.2, 20.0), target)
+    settings.reference_camera, settings.reference_source = camera, "IMPORTED"
+    settings.target_source, settings.target_collection = "GEOMETRY", target
+    settings.target_start = add_camera("Start", (0.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    settings.depth_statistic = "MEDIAN"
+    names = sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(RuntimeError, match="reference depth uses the smooth statistic and the target depth the median"):
+        bpy.ops.parascale.transfer_camera_move()
+    assert sorted(o.name for o in bpy.data.objects) == names
+    settings.depth_statistic = "SMOOTH"
+    assert bpy.ops.parascale.transfer_camera_move() == {"FINISHED"}
+
+
 def test_import_with_a_wrong_depth_file_or_without_depth_is_refused(addon_scene, tmp_path):
     trajectory = _file_trajectory()
     pose_path, depth_path = tmp_path / "estimate.json", tmp_path / "short.txt"
