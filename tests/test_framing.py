@@ -311,3 +311,20 @@ def test_moving_subjects_are_followed_frame_by_frame():
     # Held still at the first frame's positions instead, the anchor frames other points: the motion counts.
     still = subject_anchor(reference, statue[0], cup[0], desk_bounds(), start_rotation(), START)
     assert np.abs(still(np.arange(n), anchor.untouched, written.centres) - written.rotations).max() > 1e-3
+
+
+@pytest.mark.parametrize("strength", [0.5, 2.0])
+def test_strength_and_subject_anchoring_together(strength):
+    """The strength dial and Keep Subject Framed compose: the written move realizes g x Pi_t per frame,
+    measured again at the written (anchored) poses, and the cup stays where the statue was in the frame."""
+    reference = orbit()
+    probe = desk_points()
+    anchor = subject_anchor(reference, SUBJECT, CUP, probe, start_rotation(), START)
+    result = transfer(reference, 10.0, probe, start_rotation(), START, tolerance=TOLERANCE, reorient=anchor,
+                      strength=strength)
+    written = result.trajectory
+    assert result.converged.all()
+    depth = np.asarray(probe(Views.of(written)))
+    pi = np.linalg.norm(np.diff(written.centres, axis=0), axis=1) / depth[1:]
+    assert np.abs(np.log(pi / (strength * result.pi_reference))).max() < 3 * TOLERANCE
+    assert framing_error(written, reference, CUP).max() < 0.005
