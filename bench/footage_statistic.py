@@ -18,6 +18,12 @@ random box field: "truck", "walk" with pan and tilt, a rising "orbit"; 320x180, 
    similarity to the true path, to show the two together.
 4. Each candidate statistic per frame against the rendered median: |Zbar / Zbar_pixels - 1|, median and
    worst frame per scene.
+5. The transfer end to end: the solved camera (its Camera Solver constraint) with the TRACKING depth as
+   the add-on builds it (plain median of the bundles, then the area-weighted statistic) transferred per
+   frame (core.parallax.transfer) into a 1:50 copy of the scene measured by its Geometry (Embree, 320 px);
+   each written camera rendered with Cycles in the copy (the full-size scene hidden) gives the realized
+   Pi'_t = |C'_t - C'_{t-1}| / (pixel median of its depth pass), and its PCE against the true Pi_t (true
+   cameras, pixel median of the true scene's depth passes): mean |ln(Pi'_t / Pi_t)|.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ for folder in ("tests", "bench"):
 
 from machine import machine_line  # noqa: E402
 from parascale.core.depth import frustum_depths  # noqa: E402
+from parascale.core.errors import ParaScaleError  # noqa: E402
 from parascale.core.image_area import area_weighted_depth, bundle_statistic  # noqa: E402
 from parascale.core.statistics import representative_depth  # noqa: E402
 
@@ -54,6 +61,7 @@ SCENES = (
 )
 CHOSEN_ON = 3
 GOAL_MEDIAN, GOAL_WORST = 0.03, 0.10
+GOAL_PCE = 0.03
 
 
 def collect(cache: Path, name: str, path: str, seed: int, detect_frames: tuple[int, ...]) -> Path:
@@ -82,13 +90,80 @@ def collect(cache: Path, name: str, path: str, seed: int, detect_frames: tuple[i
     depth_maps = np.stack([render_depth(scene, camera, frame, F.WIDTH, F.HEIGHT, samples=1)
                            for frame in range(1, N_FRAMES + 1)]).astype(np.float32)
     depth_seconds = time.perf_counter() - start
+    transferred = transfer_check(scene, clip, path, depth_maps)
     out = cache / f"{name}.npz"
     np.savez_compressed(out, rotations=rotations, centres=centres, points=points, markers=markers,
                         depth_maps=depth_maps, solved_frames=solve.solved_frames,
                         solved_cameras=solve.solved_cameras, solved_bundles=solve.bundles,
                         fx=F.LENS_MM / F.SENSOR_MM * F.WIDTH, width=F.WIDTH, height=F.HEIGHT,
                         solve_error=result.solve_error, bundles=result.bundles, tracks=result.tracks,
-                        seconds=np.array([result.render_seconds, result.solve_seconds, depth_seconds]))
+                        seconds=np.array([result.render_seconds, result.solve_seconds, depth_seconds]),
+                        **transferred)
+    return out
+
+
+# The target of the end-to-end check: the scene at 1:50, far from the original.
+MINIATURE_SCALE, MINIATURE_OFFSET = 0.02, (1000.0, -40.0, 3.0)
+
+
+def transfer_check(scene: object, clip: object, path: str, depth_maps: np.ndarray) -> dict[str, np.ndarray]:
+    """Step 5 of the module docstring: true Pi and the realized Pi of the transfer with each weighting."""
+    from types import SimpleNamespace
+
+    import bpy
+    import footage as F
+    from mathutils import Matrix
+    from parascale.core.geometry_embree import geometry_depth
+    from parascale.core.parallax import transfer
+    from parascale.parascale_blender.scene_reading import read_camera_trajectory, read_collection_mesh
+    from parascale.parascale_blender.tracking import tracking_depth_probe
+    from parascale.tools.cycles_depth import median_depth, render_depth
+
+    frames = np.arange(1, N_FRAMES + 1)
+    solved = bpy.data.objects[F.SOLVED_CAMERA]
+    reference = read_camera_trajectory(scene, solved, frames)
+    settings = SimpleNamespace(tracking_clip=clip, tracking_object="", reference_camera=solved,
+                               tracking_markers_only=False, tracking_min_bundles=8, depth_statistic="median")
+    original = bpy.data.collections[F.REFERENCE_COLLECTION]
+    miniature = bpy.data.collections.new("Miniature")
+    scene.collection.children.link(miniature)
+    placement = Matrix.Translation(MINIATURE_OFFSET) @ Matrix.Scale(MINIATURE_SCALE, 4)
+    for obj in original.objects:
+        copy = obj.copy()
+        miniature.objects.link(copy)
+        copy.matrix_world = placement @ obj.matrix_world
+    bpy.context.view_layer.update()
+    target = geometry_depth(*read_collection_mesh(scene, miniature), resolution=F.WIDTH)
+    rotations, centres = F.ground_truth_trajectory(N_FRAMES, path)
+    start = MINIATURE_SCALE * centres[0] + np.array(MINIATURE_OFFSET)
+    truth = np.array([median_depth(m) for m in depth_maps])
+    out = {"pi_true": np.linalg.norm(np.diff(centres, axis=0), axis=1) / truth[1:]}
+    original.hide_render = True
+    for weighting in ("none", "area"):
+        try:
+            probe = tracking_depth_probe(scene, settings, reference)
+        except ParaScaleError as error:  # reported in the table instead of the figures
+            out[f"pi_realized_{weighting}"] = out[f"pi_reference_{weighting}"] = np.full(N_FRAMES - 1, np.nan)
+            out["transfer_error"] = np.array(str(error))
+            continue
+        probe.weighting = weighting
+        result = transfer(reference, probe, target, rotations[0], start, mode="per_frame", tolerance=1e-6)
+        data = bpy.data.cameras.new(f"Transferred.{weighting}")
+        data.lens, data.sensor_width = F.LENS_MM, F.SENSOR_MM
+        data.clip_start, data.clip_end = 0.1 * MINIATURE_SCALE, 200.0 * MINIATURE_SCALE
+        camera = bpy.data.objects.new(data.name, data)
+        scene.collection.objects.link(camera)
+        camera.rotation_mode = "QUATERNION"
+        for frame, matrix in zip(frames, result.trajectory.matrices(), strict=True):
+            camera.matrix_world = Matrix(matrix.tolist())
+            camera.keyframe_insert("location", frame=int(frame))
+            camera.keyframe_insert("rotation_quaternion", frame=int(frame))
+        realized = np.array([median_depth(render_depth(scene, camera, int(f), F.WIDTH, F.HEIGHT, samples=1))
+                             for f in frames])
+        steps = np.linalg.norm(np.diff(result.trajectory.centres, axis=0), axis=1)
+        out[f"pi_realized_{weighting}"] = steps / realized[1:]
+        out[f"pi_reference_{weighting}"] = result.pi_reference
+    original.hide_render = False
     return out
 
 
@@ -180,6 +255,42 @@ def summarize(cache: Path) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {within} of {len(SCENES)} |")
     lines += ["", "Solve rows: the solved bundles through the solved cameras, times the scale of the solve's "
               "similarity to the true path (fitted on the camera centres), so they add the solve's own error."]
+    lines += ["", "## The transfer, measured with Cycles on the target", "",
+              "TRACKING (the solve) -> GEOMETRY (the scene at 1:50), per frame; realized Pi' from Cycles depth "
+              "passes of each written camera in the copy. PCE = mean |ln(Pi'_t / Pi_t)| against the true Pi "
+              "(true cameras, true pixel median); bias = exp(mean ln(Pi'_t / Pi_t)); goal PCE within "
+              f"{GOAL_PCE}.", "",
+              "| reference depth | " + " | ".join(n for n, *_ in SCENES) + " | scenes within the goal |",
+              "|---|" + "---|" * len(SCENES) + "---|"]
+    for weighting, label in (("none", "median of the bundles (before)"), ("area", "area-weighted (after)")):
+        cells, within = [], 0
+        for name, *_ in SCENES:
+            data = np.load(cache / f"{name}.npz")
+            ratio = np.log(data[f"pi_realized_{weighting}"] / data["pi_true"])
+            if not np.all(np.isfinite(ratio)):
+                cells.append("n/a (see below)")
+                continue
+            pce = float(np.mean(np.abs(ratio)))
+            cells.append(f"PCE {pce:.3f}, bias {np.exp(np.mean(ratio)):.3f}")
+            within += int(pce <= GOAL_PCE)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {within} of {len(SCENES)} |")
+    cells = []
+    for name, *_ in SCENES:
+        data = np.load(cache / f"{name}.npz")
+        cams, centres = data["solved_cameras"], data["centres"][data["solved_frames"] - 1]
+        solved_steps = np.linalg.norm(np.diff(cams[:, :3, 3], axis=0), axis=1)
+        ratio = np.log(_similarity_scale(cams[:, :3, 3], centres) * solved_steps
+                       / np.linalg.norm(np.diff(centres, axis=0), axis=1))
+        cells.append(f"{np.mean(np.abs(ratio)):.3f}")
+    lines.append("| the solve's steps alone: mean abs ln(solved step x similarity scale / true step) | "
+                 + " | ".join(cells) + " | |")
+    lines += ["", "Realized against the transfer's own reference Pi (the Geometry probe against Cycles): PCE "
+              + ", ".join(f"{float(np.mean(np.abs(np.log(d['pi_realized_area'] / d['pi_reference_area'])))):.1e}"
+                          for d in (np.load(cache / f"{n}.npz") for n, *_ in SCENES)) + "."]
+    for name, *_ in SCENES:
+        data = np.load(cache / f"{name}.npz")
+        if "transfer_error" in data:
+            lines.append(f"\n{name}: no transfer: {data['transfer_error']}")
     return "\n".join(lines) + "\n"
 
 

@@ -32,6 +32,7 @@ from ..core.depth import Views, frustum_depths
 from ..core.errors import DepthError, NoDepthError, ParaScaleError, frame_list
 from ..core.footage import (
     BundlesDepth,
+    bundle_drift,
     frames_below,
     marker_mask,
     require_depth,
@@ -47,7 +48,7 @@ from ..core.statistics import DEFAULT_STATISTIC, normalize_statistic
 # The transfer's progress steps through a clip's tracks this many at a time (~50 ms for 1,000 markers each).
 TRACK_CHUNK = 100
 # A camera that follows the solve maps every bundle to the same world point at every frame up to float32
-# round-off (~1e-7 relative); more drift than this, relative to the bundles' median depth, means it does not.
+# round-off (~1e-7 relative); more drift than this, relative to the bundles' distance, means it does not.
 FOLLOW_TOLERANCE = 1e-3
 
 
@@ -262,14 +263,12 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
                            trajectory.frames.astype(int).tolist())
     if solve.is_camera:
         # The camera object's bundles are static in the world: check the camera really follows the solve.
-        anchor = np.nanmedian(points[solved], axis=0)
-        drift = np.linalg.norm(points[solved] - anchor[None], axis=2)
-        depth_scale = float(np.nanmedian(np.linalg.norm(anchor - trajectory.centres[solved].mean(axis=0), axis=1)))
-        worst = int(np.argmax(drift.max(axis=1)))
-        if drift.max() > FOLLOW_TOLERANCE * max(depth_scale, 1e-300):
+        anchor, drift = bundle_drift(points[solved], trajectory.centres[solved])
+        worst = int(np.argmax(drift))
+        if drift[worst] > FOLLOW_TOLERANCE:
             name = getattr(camera, "name", "?")
             raise DepthError(f"camera '{name}' does not follow the solve of clip '{clip.name}' (bundles drift "
-                             f"by {drift.max() / depth_scale:.2g} of their distance at frame "
+                             f"by {drift[worst]:.2g} of their distance at frame "
                              f"{int(trajectory.frames[solved][worst])}): use the camera with its Camera "
                              "Solver constraint, or one baked from it")
         probe = BundlesDepth(anchor, mask, trajectory.frames, min_bundles, solve.label(), solved, statistic=statistic,

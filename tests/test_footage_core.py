@@ -107,3 +107,23 @@ def test_external_reference_reads_poses_and_depths(tmp_path):
     np.savetxt(tmp_path / "short.txt", depth[:-1])
     with pytest.raises(DepthError, match="7 depth values for the 8 poses"):
         footage.external_reference(tmp_path / "model", tmp_path / "short.txt")
+
+
+def test_bundle_drift_is_relative_to_each_bundles_distance():
+    """A camera that follows the solve places every bundle at the same world point at every frame, up to
+    float32 round-off of its distance: a near-degenerate bundle 5e4 times farther than the rest moves by more
+    than 1e-3 of the median depth and still follows. A camera 1% off at one frame does not."""
+    rng = np.random.default_rng(4)
+    bundles = np.r_[rng.uniform([-3, 5, -1], [3, 12, 2], size=(40, 3)), [[1e3, 4e5, 10.0]]]
+    centres = np.c_[np.linspace(0, 2, 10), np.zeros(10), np.zeros(10)]
+    placed = np.repeat(bundles[None], 10, axis=0)
+    placed = placed.astype(np.float32).astype(np.float64) + rng.normal(size=placed.shape) * np.abs(placed) * 6e-8
+    anchor, drift = footage.bundle_drift(placed, centres)
+    np.testing.assert_allclose(anchor, bundles, rtol=1e-6)
+    assert drift.max() < 1e-6
+    # The old measure (relative to the median distance) would have called this camera astray.
+    assert np.linalg.norm(placed - anchor, axis=2).max() / np.median(np.linalg.norm(anchor, axis=1)) > 1e-3
+    shifted = placed.copy()
+    shifted[6] += [0.08, 0.0, 0.0]  # frame 6's camera 8 cm off: every bundle seen from it moves
+    assert np.argmax(footage.bundle_drift(shifted, centres)[1]) == 6
+    assert footage.bundle_drift(shifted, centres)[1][6] > 1e-3
