@@ -137,6 +137,23 @@ class EmbreeGeometryDepth(DepthProbe):
         origins = start + np.float32(self.near) * directions
         return origins, directions, width, height
 
+    def placed_depth_map(self, views: Views, index: int, world_matrix: np.ndarray) -> np.ndarray:
+        """The (H, W) depth map of view `index` against this mesh placed in the world by `world_matrix`
+        (4 x 4, any invertible affine map): the rays are taken into the mesh's own axes, where the distance
+        along each ray is the same (a linear map keeps the ray parameter). np.inf where nothing is hit."""
+        matrix = np.asarray(world_matrix, dtype=np.float64)
+        if not (matrix.shape == (4, 4) and np.all(np.isfinite(matrix))
+                and abs(np.linalg.det(matrix[:3, :3])) > 0):
+            raise DepthError("a rigid part's world matrix must be a finite, invertible 4 x 4 matrix")
+        inverse = np.linalg.inv(matrix)
+        _, directions, width, height = self._rays(views, index)
+        # Origins in float64 from the view's own centre (on the near plane), then into the mesh's axes.
+        world_directions = directions.astype(np.float64)
+        world_origins = np.asarray(views.centres[index], dtype=np.float64) + self.near * world_directions
+        local_origins = world_origins @ inverse[:3, :3].T + inverse[:3, 3] - self.origin
+        local_directions = world_directions @ inverse[:3, :3].T
+        return self._cast(local_origins, local_directions).reshape(height, width)
+
     def depth_map(self, views: Views, index: int = 0) -> np.ndarray:
         """The (H, W) depth map of view `index` (row 0 = top of the image), np.inf where nothing is hit."""
         origins, directions, width, height = self._rays(views, index)

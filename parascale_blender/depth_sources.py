@@ -24,6 +24,8 @@ from .scene_reading import (
     preserved_frame,
     read_collection_bounds,
     read_collection_mesh,
+    read_rigid_parts,
+    rigid_world_matrices,
 )
 
 # Per-frame depth imported with a pose file (Import Camera Poses), stored on the imported camera:
@@ -61,22 +63,39 @@ def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.
     from ..core.moving_geometry import MovingGeometryDepth
 
     static = read_collection_mesh(scene, collection, moving, "static", required=False)
-    first = read_collection_mesh(scene, collection, moving, "moving", required=False)
+    # Objects that only move (not deforming: scene_reading.MovingObjects) are built once in their own axes
+    # and placed at each frame by their world matrix; the rest of the moving part is read per frame.
+    rigid_names, rigid_meshes = read_rigid_parts(scene, collection, moving)
+    first = read_collection_mesh(scene, collection, moving, "deforming", required=False)
+    first_matrices = rigid_world_matrices(scene, collection, rigid_names)
     blocks = [m[0] for m in (static, first) if m is not None]
+    blocks += [v @ m[:3, :3].T + m[:3, 3] for (v, _), m in zip(rigid_meshes, first_matrices, strict=True)
+               if np.all(np.isfinite(m))]
     if not blocks:
         raise DepthError(f"the collection '{collection.name}' holds no visible geometry")
     corners = np.concatenate(blocks)
     extent = float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)))
 
-    def moving_at(index: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def at_frame(index: int) -> None:
         # Called by the solve on the main thread, inside the operator's preserved frame.
+        if scene.frame_current != int(frames[index]) or scene.frame_subframe != 0.0:
+            scene.frame_set(int(frames[index]))
+
+    def moving_at(index: int) -> tuple[np.ndarray, np.ndarray] | None:
         if index == 0:
             return first
-        scene.frame_set(int(frames[index]))
-        return read_collection_mesh(scene, collection, moving, "moving", required=False)
+        at_frame(index)
+        return read_collection_mesh(scene, collection, moving, "deforming", required=False)
+
+    def rigid_at(index: int) -> np.ndarray:
+        if index == 0:
+            return first_matrices
+        at_frame(index)
+        return rigid_world_matrices(scene, collection, rigid_names)
 
     return MovingGeometryDepth(static, moving_at, resolution=int(resolution), extent=extent,
-                               label=f"moving objects of '{collection.name}'", statistic=statistic)
+                               label=f"moving objects of '{collection.name}'", statistic=statistic,
+                               rigid=rigid_meshes, rigid_at=rigid_at if rigid_names else None)
 
 
 def depth_statistic(settings: object) -> str:

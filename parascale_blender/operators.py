@@ -28,6 +28,7 @@ from .camera_writing import OUTPUT_MARKER, OUTPUT_SUFFIX, find_written_camera, s
 from .chunked_run import ChunkedRun, ModalRun
 from .depth_sources import reference_depth_probe_steps, target_depth_probe
 from .scene_reading import (
+    MovingObjects,
     pose_rotations,
     preserved_frame,
     recording_moving_objects,
@@ -224,7 +225,7 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
             else:
                 reference_samples = (yield from sample_cameras_steps(reference_scene, [reference], frames))[0]
                 start_samples = sample_cameras(scene, [target_start], frames)[0]
-        moving = frozenset(moving_names)
+        moving = MovingObjects(moving_names, moving_names.deforming)
         data = reference.data
         # Its frame (resolution, aspect) and fps are its scene's; the core measures the target through the
         # same frame.

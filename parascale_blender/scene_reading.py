@@ -6,7 +6,7 @@ Every reader that changes the current frame restores it (frame and subframe) bef
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -48,18 +48,41 @@ def preserved_frame(scene: bpy.types.Scene) -> Iterator[None]:
         scene.frame_set(frame, subframe=subframe)
 
 
+class MovingObjects(frozenset):
+    """Names of the objects that move, and `deforming`: those whose geometry changes too (the others only
+    move, and can be measured without being rebuilt: core.moving_geometry)."""
+
+    deforming: frozenset[str]
+
+    def __new__(cls, names: Iterable[str] = (), deforming: Iterable[str] = ()) -> MovingObjects:
+        moving = super().__new__(cls, names)
+        moving.deforming = frozenset(deforming)
+        return moving
+
+
+class _Recorded(set):
+    deforming: set[str]
+
+
 @contextmanager
 def recording_moving_objects() -> Iterator[set[str]]:
     """The names of the objects Blender re-evaluates when a frame is set while the block runs (depsgraph
     updates of transform or geometry, from keyframes, drivers, constraints, parents, armatures, shape keys,
-    time-dependent modifiers and geometry nodes): what moves over the frames the block visits."""
-    names: set[str] = set()
+    time-dependent modifiers and geometry nodes): what moves over the frames the block visits. Its
+    `deforming` set names those whose geometry is re-evaluated on a frame change after the first one the
+    block sees (the first evaluation of a fresh depsgraph updates every object's geometry)."""
+    names = _Recorded()
+    names.deforming = set()
+    calls = [0]
 
     def record(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+        calls[0] += 1
         for update in depsgraph.updates:
             if isinstance(update.id, bpy.types.Object) and (update.is_updated_transform
                                                             or update.is_updated_geometry):
                 names.add(update.id.original.name_full)
+                if update.is_updated_geometry and calls[0] > 1:
+                    names.deforming.add(update.id.original.name_full)
 
     bpy.app.handlers.frame_change_post.append(record)
     try:
@@ -252,7 +275,11 @@ def _collection_instances(depsgraph: bpy.types.Depsgraph, collection: bpy.types.
             continue
         if part != "all":
             moves = obj.original.name_full in moving or owner.original.name_full in moving
-            if moves != (part == "moving"):
+            # Rigid: a plain object (not an instance) that moves without deforming.
+            rigid = (moves and not instance.is_instance
+                     and obj.original.name_full not in getattr(moving, "deforming", moving))
+            wanted = {"static": not moves, "moving": moves, "rigid": rigid, "deforming": moves and not rigid}
+            if not wanted[part]:
                 continue
         yield obj, np.array(instance.matrix_world, dtype=np.float64)
 
@@ -265,6 +292,52 @@ def collection_moves(scene: bpy.types.Scene, collection: bpy.types.Collection, m
         return any(True for _ in _collection_instances(depsgraph, collection, moving, "moving"))
 
 
+def read_rigid_parts(scene: bpy.types.Scene, collection: bpy.types.Collection, moving: frozenset[str]
+                     ) -> tuple[list[str], list[tuple[np.ndarray, np.ndarray]]]:
+    """The collection's objects that move without deforming (`moving` a MovingObjects), each as its name
+    and its evaluated triangles in its own axes (modifiers applied), at the current frame."""
+    names: list[str] = []
+    meshes: list[tuple[np.ndarray, np.ndarray]] = []
+    with _collection_depsgraph(scene, collection) as depsgraph:
+        for obj, _ in _collection_instances(depsgraph, collection, moving, "rigid"):
+            mesh = _local_triangles(obj)
+            if mesh is not None:
+                names.append(obj.original.name_full)
+                meshes.append(mesh)
+    return names, meshes
+
+
+def rigid_world_matrices(scene: bpy.types.Scene, collection: bpy.types.Collection, names: list[str]
+                         ) -> np.ndarray:
+    """The evaluated world matrices (R, 4, 4) of the named objects at the current frame, NaN for one that
+    is not in the evaluated scene then (hidden)."""
+    matrices = np.full((len(names), 4, 4), np.nan)
+    where = {name: i for i, name in enumerate(names)}
+    with _collection_depsgraph(scene, collection) as depsgraph:
+        for instance in depsgraph.object_instances:
+            if not instance.is_instance and instance.object.original.name_full in where:
+                matrices[where[instance.object.original.name_full]] = np.array(instance.matrix_world)
+    return matrices
+
+
+def _local_triangles(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray] | None:
+    """An evaluated object's triangles in its own axes: vertices (V, 3) float64, triangles (T, 3) int64;
+    None when it has none."""
+    mesh = obj.to_mesh()
+    try:
+        mesh.calc_loop_triangles()
+        n_vertices, n_triangles = len(mesh.vertices), len(mesh.loop_triangles)
+        if n_vertices == 0 or n_triangles == 0:
+            return None
+        co = np.empty(3 * n_vertices, dtype=np.float32)
+        mesh.vertices.foreach_get("co", co)
+        tris = np.empty(3 * n_triangles, dtype=np.int32)
+        mesh.loop_triangles.foreach_get("vertices", tris)
+    finally:
+        obj.to_mesh_clear()
+    return co.reshape(-1, 3).astype(np.float64), tris.reshape(-1, 3).astype(np.int64)
+
+
 def _world_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points @ matrix[:3, :3].T + matrix[:3, 3]
 
@@ -274,7 +347,8 @@ def read_collection_mesh(scene: bpy.types.Scene, collection: bpy.types.Collectio
                          ) -> tuple[np.ndarray, np.ndarray] | None:
     """World-space triangles of the collection's evaluated geometry (modifiers applied), at the scene's
     current frame: vertices (V, 3) float64 and triangles (T, 3) int64 indices; with `moving` and `part`,
-    only its static or its moving part. Raises DepthError when there is no visible geometry and
+    only its static or its moving part ("static", "moving"; or "deforming": the moving part less the
+    objects that only move, see read_rigid_parts). Raises DepthError when there is no visible geometry and
     `required`, else returns None."""
     if collection is None:
         raise DepthError("no collection chosen for the geometry depth")
@@ -283,21 +357,12 @@ def read_collection_mesh(scene: bpy.types.Scene, collection: bpy.types.Collectio
     offset = 0
     with _collection_depsgraph(scene, collection) as depsgraph:
         for obj, matrix in _collection_instances(depsgraph, collection, moving, part):
-            mesh = obj.to_mesh()
-            try:
-                mesh.calc_loop_triangles()
-                n_vertices, n_triangles = len(mesh.vertices), len(mesh.loop_triangles)
-                if n_vertices == 0 or n_triangles == 0:
-                    continue
-                co = np.empty(3 * n_vertices, dtype=np.float32)
-                mesh.vertices.foreach_get("co", co)
-                tris = np.empty(3 * n_triangles, dtype=np.int32)
-                mesh.loop_triangles.foreach_get("vertices", tris)
-            finally:
-                obj.to_mesh_clear()
-            vertex_blocks.append(_world_points(co.reshape(-1, 3).astype(np.float64), matrix))
-            triangle_blocks.append(tris.reshape(-1, 3).astype(np.int64) + offset)
-            offset += n_vertices
+            local = _local_triangles(obj)
+            if local is None:
+                continue
+            vertex_blocks.append(_world_points(local[0], matrix))
+            triangle_blocks.append(local[1] + offset)
+            offset += local[0].shape[0]
     if not triangle_blocks:
         if not required:
             return None
