@@ -6,6 +6,11 @@ Sources read with the search tool:
   the `original_pose_width/height` rescale in `main`, `get_relative_pose`, `ray_condition`.
 - VideoX-Fun `videox_fun/data/utils.py` `process_pose_file` (aigc-apps/VideoX-Fun, commit
   5ab1c93785c23fe9072450e18de08743e2d302b1): the same arithmetic, `cam_to_origin = 0`.
+- ComfyUI-AnimateDiff-Evolved (Kosinkadink/ComfyUI-AnimateDiff-Evolved, commit
+  d8d163cd90b1111f6227495e3467633676fbb346; both files unchanged since 93cafde180924deec5852051c60c7192fbbc58f1):
+  `animatediff/nodes_cameractrl.py` `LoadCameraPoses.load_camera_poses` / `LoadCameraPosesFromPath` with
+  `set_original_pose_dims`, and `animatediff/adapter_cameractrl.py` `CameraEntry`, `prepare_pose_embedding`
+  (called by `model_injection.py` with the latent's size x 8), `get_relative_pose`, `ray_condition`.
 - CamI2V `demo/cami2v_test.py` (ZGCTroy/CamI2V, commit 1e5f11863fc4d82674330f3f88e08aaeb8c85fba):
   `np.loadtxt(path, comments="https")`, columns 7.. as w2c, inverse to c2w; intrinsics from
   `CameraControl/data/single_image_for_inference.py` (commit 543255f52104dfe924a9b15ddaafe00010ec6422),
@@ -71,6 +76,34 @@ def cameractrl_rays(intrinsics: np.ndarray, width: int, height: int) -> np.ndarr
     fx, fy, cx, cy = intrinsics
     j, i = np.meshgrid(np.arange(height) + 0.5, np.arange(width) + 0.5, indexing="ij")
     return np.stack([(i - cx) / fx, (j - cy) / fy, np.ones_like(i)], axis=-1)
+
+
+def comfyui_animatediff_camera(path: Path, image_width: int, image_height: int,
+                               pose_size: tuple[int, int] = (1280, 720)) -> tuple[np.ndarray, np.ndarray]:
+    """What ComfyUI-AnimateDiff-Evolved makes of a pose file for an image_width x image_height sample:
+    (pixel fx, fy, cx, cy per frame (t, 4) and c2w in frame 0's camera axes (t, 4, 4), both float32 as it
+    builds them). The load nodes overwrite columns 5-6 with 1280 720 (set_original_pose_dims); each entry's
+    rescale then takes its own ratio from columns 5-6."""
+    lines = Path(path).read_text().splitlines(keepends=True)
+    entries = np.array([[float(x) for x in line.strip().split(" ")] for line in lines[1:]])
+    entries[:, 5], entries[:, 6] = pose_size
+    fx, fy, cx, cy = (entries[:, k].copy() for k in range(1, 5))
+    pose_ratio = entries[:, 5] / entries[:, 6]
+    wider = pose_ratio > image_width / image_height
+    fx[wider] = image_height * pose_ratio[wider] * fx[wider] / image_width
+    fy[~wider] = image_width / pose_ratio[~wider] * fy[~wider] / image_height
+    intrinsic = np.stack([fx * image_width, fy * image_height, cx * image_width, cy * image_height],
+                         axis=1).astype(np.float32)
+    w2c = np.tile(np.eye(4), (len(entries), 1, 1))
+    w2c[:, :3, :] = entries[:, 7:].reshape(-1, 3, 4)
+    c2w = np.linalg.inv(w2c)  # CameraEntry.c2w_mat
+    relative = np.concatenate([np.eye(4)[None], w2c[0] @ c2w[1:]])  # cam_to_origin = 0: the target is I
+    return intrinsic, relative.astype(np.float32)
+
+
+def comfyui_ray_pixels(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """ray_condition's pixel coordinates: linspace(0, W - 1, W) + 0.5 and linspace(0, H - 1, H) + 0.5."""
+    return np.linspace(0, width - 1, width) + 0.5, np.linspace(0, height - 1, height) + 0.5
 
 
 def cami2v_w2c(path: Path) -> np.ndarray:
@@ -220,4 +253,6 @@ def poses_as_read(preset: str, path: Path) -> tuple[np.ndarray, int]:
     if preset == "nerfstudio":
         c2w = nerfstudio_cameras(path)[0]
         return relative_c2w(padded(c2w)), 1
+    if preset == "comfyui-animatediff":
+        return comfyui_animatediff_camera(path, 384, 256)[1].astype(np.float64), 1
     return cameractrl_relative_c2w(path), 1

@@ -14,6 +14,7 @@ from loaders import (
     cameractrl_intrinsics,
     cameractrl_relative_c2w,
     cameractrl_rows,
+    comfyui_animatediff_camera,
     cover_crop_pixels,
     nerfstudio_cameras,
     poses_as_read,
@@ -294,11 +295,14 @@ def _blender_model_pixels(scene, camera, points: np.ndarray, model: tuple[int, i
     return cover_crop_pixels(pixels, width, height, *model)
 
 
-def _file_model_pixels(path, points: np.ndarray, model: tuple[int, int], clip: tuple[int, int] | None = None
-                       ) -> np.ndarray:
-    """Where the loader's camera of frame 0 (CameraCtrl's intrinsics, or AC3D's rescale from a paired clip
-    of size `clip`; the file's w2c) puts world points."""
-    loaded = ac3d_intrinsics(path, *clip, *model) if clip else cameractrl_intrinsics(path, *model)
+def _file_model_pixels(path, points: np.ndarray, model: tuple[int, int], clip: tuple[int, int] | None = None,
+                       preset: str = "") -> np.ndarray:
+    """Where the loader's camera of frame 0 (CameraCtrl's intrinsics, AC3D's rescale from a paired clip
+    of size `clip`, or ComfyUI-AnimateDiff-Evolved's port; the file's w2c) puts world points."""
+    if preset == "comfyui-animatediff":
+        loaded = comfyui_animatediff_camera(path, *model)[0].astype(np.float64)
+    else:
+        loaded = ac3d_intrinsics(path, *clip, *model) if clip else cameractrl_intrinsics(path, *model)
     fx, fy, cx, cy = loaded[0]
     w2c = cameractrl_rows(path)[0, 7:].reshape(3, 4)
     cam = points @ w2c[:, :3].T + w2c[:, 3]
@@ -309,8 +313,9 @@ SUBJECT_POINTS = np.array([[x, y, z] for x in (-2.0, 0.0, 2.5) for y in (-1.0, 1
 
 
 SHIFTS = {"centred": (0.0, 0.0), "shifted": (0.12, -0.08)}
-# Every frame shape, centred and shifted, for Wan; every shape shifted for the rest of the family.
-CONTRACT_CASES = [("wan21", shape, shift) for shape in SHAPES for shift in SHIFTS] + [
+# Every frame shape, centred and shifted, for Wan and ComfyUI; every shape shifted for the rest of the family.
+CONTRACT_CASES = [(preset, shape, shift) for preset in ("wan21", "comfyui-animatediff") for shape in SHAPES
+                  for shift in SHIFTS] + [
     (preset, shape, "shifted") for preset in ("cameractrl-svd", "ac3d", "wan22-5b", "cameractrl-animatediff")
     for shape in SHAPES]
 
@@ -328,7 +333,7 @@ def test_exported_intrinsics_match_blender_projection_in_the_model_frame(addon_s
     assert f"model_width={model[0]}&model_height={model[1]}" in path.read_text().splitlines()[0]
     scene.frame_set(1)
     want = _blender_model_pixels(scene, camera, SUBJECT_POINTS, model)
-    got = _file_model_pixels(path, SUBJECT_POINTS, model, (width, height) if preset == "ac3d" else None)
+    got = _file_model_pixels(path, SUBJECT_POINTS, model, (width, height) if preset == "ac3d" else None, preset)
     assert np.abs(got - want).max() < 0.5
 
 
@@ -389,7 +394,8 @@ def test_resampled_export_follows_blenders_own_curves_at_subframes(bezier_roll, 
 
 # Every ported loader (tests/loaders.py) on the Bezier move with roll: what it reads against Blender's own
 # evaluation of the camera at the same times (1e-6 of the path length).
-PORTED = {"wan21": "camera.txt", "ac3d": "camera.txt", "motionctrl": "poses.json", "motionctrl-svd": "poses.json",
+PORTED = {"wan21": "camera.txt", "ac3d": "camera.txt", "comfyui-animatediff": "camera.txt",
+          "motionctrl": "poses.json", "motionctrl-svd": "poses.json",
           "recammaster": "camera_extrinsics.json", "uni3c": "cam_info.json", "nerfstudio": "camera_path.json"}
 
 
@@ -446,6 +452,33 @@ def test_uni3c_and_nerfstudio_intrinsics_against_blender_projection(addon_scene,
     np.testing.assert_allclose(np.abs(offset[0]), [0.12 * max(width, height), 0.08 * max(width, height)], atol=0.5)
 
 
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_colmap_export_read_by_pycolmap_projects_like_blender(addon_scene, tmp_path, shape):
+    """pycolmap's own reader and projection (Reconstruction, Image.project_point) on the add-on's COLMAP
+    export of a shifted camera: every frame's pixels are Blender's world_to_camera_view (lossless format;
+    the tolerance is mathutils' float32)."""
+    import pycolmap  # a dev dependency (pyproject's dev extra), installed in every test venv
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    scene = addon_scene
+    width, height = SHAPES[shape]
+    camera = _shot(scene, width, height, (0.12, -0.08))
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "sparse"), preset="colmap",
+                                          camera="ACTIVE") == {"FINISHED"}
+    reconstruction = pycolmap.Reconstruction(str(tmp_path / "sparse"))
+    images = sorted(reconstruction.images.values(), key=lambda image: image.name)
+    assert len(images) == scene.frame_end - scene.frame_start + 1
+    for frame, image in zip((1, 12, 24), (images[0], images[11], images[23]), strict=True):
+        cam = reconstruction.cameras[image.camera_id]
+        assert cam.model.name == "PINHOLE" and (cam.width, cam.height) == (width, height)
+        scene.frame_set(frame)
+        ndc = np.array([tuple(world_to_camera_view(scene, camera, Vector(tuple(p))))[:2] for p in SUBJECT_POINTS])
+        want = np.stack([ndc[:, 0] * width, (1.0 - ndc[:, 1]) * height], axis=1)
+        got = np.array([image.project_point(p) for p in SUBJECT_POINTS])
+        assert np.abs(got - want).max() < 1e-3
+
+
 def test_export_model_size_override(addon_scene, tmp_path):
     scene = addon_scene
     camera = _shot(scene, 720, 1280, (0.1, 0.0))
@@ -485,6 +518,15 @@ def test_export_report_carries_the_warnings_with_numbers(addon_scene, tmp_path, 
         assert f"{preset}: no intrinsics in the file" in text
         assert " px in x and 0.0 px in y off centre" in text
     assert "scales translations by 3/1/4" not in text and "focal " in text and "from the nearest" in text
+    # Uni3C's ray grid: one model pixel in x, in render pixels and degrees.
+    assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "cam_info.json"), preset="uni3c",
+                                          camera="ACTIVE") == {"FINISHED"}
+    text = "".join(capfd.readouterr())
+    model = uni3c_model_size(1280, 720)
+    fx = scene.camera.data.lens / scene.camera.data.sensor_width * 1280 * model[0] / 1280
+    assert "uni3c: its camera embedding's ray grid puts x at i - 0.5" in text
+    assert f"1 px at {model[0]}x{model[1]} = {1280 / model[0]:.2f} px of this 1280x720 render" in text
+    assert f"= {np.degrees(np.arctan(1 / fx)):.3f} deg" in text
     # Wan carries this camera: nothing to warn about.
     assert bpy.ops.parascale.export_poses(filepath=str(tmp_path / "w"), preset="wan21",
                                           camera="ACTIVE") == {"FINISHED"}

@@ -6,6 +6,7 @@ shift; warnings with numbers where a consumer cannot carry the camera; the smoot
 from __future__ import annotations
 
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -16,9 +17,12 @@ from loaders import (
     ac3d_frame_indices,
     ac3d_intrinsics,
     cameractrl_intrinsics,
+    cameractrl_rays,
     cameractrl_relative_c2w,
     cami2v_intrinsics,
     cami2v_w2c,
+    comfyui_animatediff_camera,
+    comfyui_ray_pixels,
     cover_crop_pixels,
     motionctrl_rt,
     motionctrl_svd_rt,
@@ -27,6 +31,7 @@ from loaders import (
     relative_c2w,
     uni3c_camera,
     uni3c_model_size,
+    uni3c_ray_pixels,
 )
 from parascale.core import formats
 from parascale.core.cli import main
@@ -113,6 +118,37 @@ def test_ac3d_loader_reconstructs_the_render_camera_from_the_paired_clip(tmp_pat
     if shape != "landscape":  # the CameraCtrl 1280x720 assumption would be off for this frame
         assert _projection_error(truth, cameractrl_intrinsics(path, 720, 480)[0], width, height, (720, 480)) > 0.5
     np.testing.assert_allclose(read_trajectory(path).pixel_intrinsics()[0], truth, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("shift", list(SHIFTS))
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_comfyui_animatediff_loader_is_cameractrls_arithmetic_and_reconstructs_the_camera(tmp_path, shape, shift):
+    """ComfyUI-AnimateDiff-Evolved's Load CameraCtrl Poses + prepare_pose_embedding, ported on its own: it
+    gives CameraCtrl's intrinsics, relative poses and ray grid for the same file, and the render's camera in
+    the model frame (the latent's size x 8: 384x256, or 256x384 for a portrait render)."""
+    width, height = SHAPES[shape]
+    trajectory = _trajectory(width, height, SHIFTS[shift])
+    path = tmp_path / "camera.txt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_trajectory(path, trajectory, "comfyui-animatediff")
+    model = _model_size("comfyui-animatediff", width, height)
+    assert model == ((256, 384) if height > width else (384, 256))
+    intrinsic, relative = comfyui_animatediff_camera(path, *model)
+    assert len(intrinsic) == len(relative) == 16
+    truth = trajectory.pixel_intrinsics()[0]
+    assert _projection_error(truth, intrinsic[0].astype(np.float64), width, height, model) < 0.5
+    # CameraCtrl's arithmetic: the same numbers (up to the float32 it computes in).
+    np.testing.assert_allclose(intrinsic, cameractrl_intrinsics(path, *model), rtol=1e-6)
+    np.testing.assert_allclose(relative, cameractrl_relative_c2w(path), atol=2e-6)
+    i, j = comfyui_ray_pixels(*model)
+    fx, fy, cx, cy = intrinsic[0].astype(np.float64)
+    directions = np.stack(np.broadcast_arrays((i[None, :] - cx) / fx, (j[:, None] - cy) / fy, 1.0), axis=-1)
+    np.testing.assert_allclose(directions, cameractrl_rays(intrinsic[0].astype(np.float64), *model), atol=1e-12)
+    # The render's own normalized intrinsics (what this preset wrote before) miss for any other shape.
+    write_trajectory(tmp_path / "plain.txt", trajectory, format="realestate10k")
+    plain = comfyui_animatediff_camera(tmp_path / "plain.txt", *model)[0][0].astype(np.float64)
+    assert (_projection_error(truth, plain, width, height, model) > 0.5) == (shape != "landscape" or shift != "centred")
 
 
 def test_the_render_normalized_values_were_wrong_for_portrait(tmp_path):
@@ -223,14 +259,25 @@ def test_uni3c_loader_scales_the_pixel_camera_to_its_frame(tmp_path, shape):
     width, height = SHAPES[shape]
     trajectory = _trajectory(width, height, (0.1, -0.05), n=30)
     path = tmp_path / "cam_info.json"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with pytest.warns(UserWarning) as caught:
         write_trajectory(path, trajectory, "uni3c")
     model = uni3c_model_size(width, height)  # the reference image is the render's first frame
     k, relative = uni3c_camera(path, *model)
     fx, fy, cx, cy = trajectory.pixel_intrinsics()[0]
     sx, sy = model[0] / width, model[1] / height  # its frames are resized the same way (no crop)
     np.testing.assert_allclose(k[[0, 1, 0, 1], [0, 1, 2, 2]], [fx * sx, fy * sy, cx * sx, cy * sy], atol=0.5)
+    # Its ray grid: y through the pixel centres, x one model pixel left of them, whatever the file says.
+    # The warning states that pixel in render pixels and in degrees at the principal point.
+    xs, ys = uni3c_ray_pixels(*model)
+    np.testing.assert_allclose(ys - (np.arange(model[1]) + 0.5), 0.0)
+    np.testing.assert_allclose(xs - (np.arange(model[0]) + 0.5), -1.0)
+    column = int(np.argmin(np.abs(np.arange(model[0]) + 0.5 - k[0, 2])))
+    true_x, grid_x = (column + 0.5 - k[0, 2]) / k[0, 0], (xs[column] - k[0, 2]) / k[0, 0]
+    degrees = np.degrees(abs(np.arctan(true_x) - np.arctan(grid_x)))
+    [message] = [str(w.message) for w in caught]
+    assert f"1 px at {model[0]}x{model[1]} = {width / model[0]:.2f} px of this {width}x{height} render" in message
+    stated = float(re.search(r"render = ([0-9.]+) deg;", message).group(1))
+    assert abs(stated - degrees) <= 6e-4 and "x at i - 0.5 (y at j + 0.5)" in message
     assert len(relative) == 81
     np.testing.assert_allclose(relative[0], np.eye(4), atol=1e-12)
     read, _ = poses_as_read("uni3c", path)
@@ -252,7 +299,8 @@ def test_nerfstudio_loader_gets_the_focal_and_loses_only_the_principal_point(tmp
 
 
 # The presets whose loaders were ported; the command line's conversions go through each.
-PORTED = ["wan21", "ac3d", "cameractrl-svd", "motionctrl", "motionctrl-svd", "recammaster", "uni3c", "nerfstudio"]
+PORTED = ["wan21", "ac3d", "cameractrl-svd", "comfyui-animatediff", "motionctrl", "motionctrl-svd", "recammaster",
+          "uni3c", "nerfstudio"]
 
 
 @pytest.mark.parametrize("preset", PORTED)
@@ -289,6 +337,10 @@ def test_command_line_warns_and_summarizes_the_export(tmp_path, capsys):
     assert main(["convert", str(source), str(tmp_path / "p.json"), "--preset", "nerfstudio"]) == 0
     _, err = capsys.readouterr()
     assert "parascale: warning: nerfstudio camera_path has no principal point" in err and " px in x" in err
+    assert main(["convert", str(source), str(tmp_path / "cam_info.json"), "--preset", "uni3c"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("parascale: warning: uni3c: its camera embedding's ray grid puts x at i - 0.5") == 1
+    assert "1 px at 448x800 = 1.61 px of this 720x1280 render = " in err and "intrinsics for 448x800" in out
     for preset in ("motionctrl", "recammaster"):
         assert main(["convert", str(source), str(tmp_path / f"{preset}.json"), "--preset", preset]) == 0
         out, err = capsys.readouterr()

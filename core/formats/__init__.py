@@ -40,6 +40,7 @@ from .contracts import (
     intrinsics_in_model_frame,
     model_resolution,
     recammaster_training_focals,
+    uni3c_model_frame,
 )
 from .nerf import (
     COLMAP_FILES,
@@ -163,8 +164,10 @@ PRESETS: dict[str, Preset] = {
                        "1280x704 or 704x1280; set video_length = 121 in VideoX-Fun's script (its examples "
                        "read 81 and would cut the file)", True, resolution=(1280, 704), portrait=(704, 1280),
                        fps=24.0, contract="cameractrl"),
-    "comfyui-animatediff": Preset("realestate10k", 16, "ComfyUI AnimateDiff camera loader: overwrites columns "
-                                  "5-6 with 1280 720; the intrinsics stay the render's"),
+    "comfyui-animatediff": Preset("realestate10k", 16, "ComfyUI-AnimateDiff-Evolved CameraCtrl (Load CameraCtrl "
+                                  "Poses): CameraCtrl's 1280x720 rescale at the latent's size x 8; intrinsics for "
+                                  "384x256 or 256x384, or --model-size = your Empty Latent's", resolution=(384, 256),
+                                  portrait=(256, 384), contract="cameractrl"),
     "motionctrl": Preset("motionctrl", 16, "MotionCtrl on VideoCrafter: poses relative to frame 0, no "
                          "intrinsics", resolution=(256, 256), contract="relative"),
     "motionctrl-svd": Preset("motionctrl", 14, "MotionCtrl on SVD", resolution=(1024, 576), contract="relative"),
@@ -246,6 +249,8 @@ def export_plan(trajectory: Trajectory, preset: str | None = None, frames: int |
     model_size = None
     if chosen is not None and chosen.contract in MODEL_FRAME_CONTRACTS and (chosen.resolutions or resolution):
         model_size = model_resolution(chosen.resolutions, intrinsics.width, intrinsics.height, resolution)
+    elif chosen is not None and chosen.contract == "uni3c":  # its frame follows the reference image's aspect
+        model_size = resolution or uni3c_model_frame(intrinsics.width, intrinsics.height)
     source = trajectory.frames
     if count is None or count == len(trajectory):
         fps = chosen.fps if chosen is not None and chosen.fps and count is not None else trajectory.fps
@@ -406,6 +411,8 @@ def contract_warnings(trajectory: Trajectory, plan: ExportPlan) -> list[str]:
     when its loader reconstructs the camera within HALF_PIXEL)."""
     if plan.contract == "relative" and plan.model_size is not None:
         return [_lens_not_carried(trajectory, plan)]
+    if plan.contract == "uni3c" and plan.model_size is not None:
+        return [_uni3c_ray_grid(trajectory, plan.model_size)]
     if plan.contract != "cami2v" or plan.model_size is None:
         return []
     intrinsics = trajectory.intrinsics
@@ -444,6 +451,20 @@ def _lens_not_carried(trajectory: Trajectory, plan: ExportPlan) -> str:
         stretch = (f"; its get_RT also scales translations by "
                    f"{'/'.join(f'{s:g}' for s in MOTIONCTRL_SVD_TRANSLATION_SCALE)} (x/y/z)")
     return f"{plan.preset}: no intrinsics in the file (the model assumes its training lens); {camera}{stretch}"
+
+
+def _uni3c_ray_grid(trajectory: Trajectory, model_size: tuple[int, int]) -> str:
+    """Uni3C's batch_sample_rays puts x at i - 0.5 (y at j + 0.5): every ray of its camera embedding is one
+    model pixel left of the pixel centre. Not written around: the file keeps the camera Uni3C's own
+    cam_render.py would write, which is what its model is fed."""
+    intrinsics = trajectory.intrinsics
+    w, h = model_size
+    fx = float(trajectory.pixel_intrinsics()[0, 0]) * w / intrinsics.width  # load_dataset scales K's row 0
+    degrees = float(np.degrees(np.arctan(1.0 / fx)))
+    return (f"uni3c: its camera embedding's ray grid puts x at i - 0.5 (y at j + 0.5), so each ray is one "
+            f"model pixel left of its pixel centre: 1 px at {w}x{h} = {intrinsics.width / w:.2f} px of this "
+            f"{intrinsics.width}x{intrinsics.height} render = {degrees:.3f} deg; the file keeps the true camera "
+            f"(only with camera_embedding on)")
 
 
 # What "reconstructs the camera" means: every loader-derived focal and principal point within this many

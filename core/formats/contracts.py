@@ -31,6 +31,18 @@ The loaders, read from their public code (only the arithmetic is kept here, in o
   transposed, columns reordered (1, 2, 0, 3), column 1 negated, translation / 100, then relative to the first.
   No intrinsics: its training videos (README) were 1280x1280 with 18, 24, 35 or 50 mm lenses on a 23.76 mm
   sensor, centre-cropped to the model's frame.
+- ComfyUI-AnimateDiff-Evolved (Kosinkadink/ComfyUI-AnimateDiff-Evolved, commit
+  d8d163cd90b1111f6227495e3467633676fbb346, `animatediff/nodes_cameractrl.py` `LoadCameraPoses` /
+  `LoadCameraPosesFromPath` and `set_original_pose_dims`, `animatediff/adapter_cameractrl.py` `CameraEntry`,
+  `prepare_pose_embedding`, `get_relative_pose`, `ray_condition`): CameraCtrl's arithmetic line for line; the
+  loader nodes overwrite columns 5-6 with 1280 720 and each entry's rescale takes its ratio from them. The
+  sample is the latent's size x 8 (the user's Empty Latent): the "cameractrl" contract at that size.
+- Uni3C (ewrfcas/Uni3C, `src/dataset.py` `load_dataset`, commit 22bcec5e1183b51e36cfadd9f7a0bc2160e8e090;
+  `src/camera.py` `batch_sample_rays`, commit 979b6c6fb6e85b5ce53ce611316e75cdae51d9d8): the model frame is
+  the reference image's aspect at max_area 480 * 768 in multiples of 16 (`uni3c_model_frame`); K's rows are
+  scaled to it. Its ray grid (the camera embedding) puts x at i - 0.5 and y at j + 0.5: every ray is one
+  model pixel left of the pixel centre. The file keeps the render's camera, as Uni3C's own `cam_render.py`
+  writes its cam_info.json (the K its model is fed), and the shift is warned with numbers.
 - CamI2V (ZGCTroy/CamI2V, commit 543255f52104dfe924a9b15ddaafe00010ec6422,
   `CameraControl/data/single_image_for_inference.py` `get_batch_input`; the demo
   `demo/cami2v_test.py` at 1e5f11863fc4d82674330f3f88e08aaeb8c85fba reads the file with
@@ -69,8 +81,9 @@ class LoaderContract:
 
 CONTRACTS: dict[str, LoaderContract] = {
     "cameractrl": LoaderContract(
-        "CameraCtrl, VideoX-Fun (Wan Fun Camera Control)",
-        "CameraCtrl inference.py Camera + original_pose_width/height; VideoX-Fun process_pose_file",
+        "CameraCtrl, VideoX-Fun (Wan Fun Camera Control), ComfyUI-AnimateDiff-Evolved",
+        "CameraCtrl inference.py Camera + original_pose_width/height; VideoX-Fun process_pose_file; "
+        "AnimateDiff-Evolved prepare_pose_embedding",
         "cameractrl", LOADER_POSE_SIZE, "resize to cover, centre crop",
         "lines 2..: columns 1-4 fx fy cx cy (normalized, 1280x720 assumed), 7-18 w2c 3x4",
         "fx, fy, cx, cy such that the loader's rescale yields the render's camera in the model frame"),
@@ -92,7 +105,8 @@ CONTRACTS: dict[str, LoaderContract] = {
         "poses only; the lens is kept in the sidecar; the lens the model cannot be told is warned with numbers"),
     "uni3c": LoaderContract(
         "Uni3C", "Uni3C src/dataset.py", "pixels", None, "none: pixels of the written width x height",
-        "intrinsic 3x3, extrinsic N x 4x4, width, height", "the render's pixel camera and size"),
+        "intrinsic 3x3, extrinsic N x 4x4, width, height",
+        "the render's pixel camera and size; its ray grid's x at i - 0.5 is warned with numbers"),
     "nerfstudio": LoaderContract(
         "nerfstudio", "nerfstudio get_path_from_json", "vertical-fov", None, "none",
         "camera_to_world, fov (vertical, degrees), aspect, render_width/height",
@@ -174,6 +188,20 @@ def recammaster_training_focals(model_width: int, model_height: int) -> np.ndarr
     return np.array(RECAMMASTER_TRAINING_LENSES) / RECAMMASTER_TRAINING_SENSOR * size * scale
 
 
+# Uni3C's load_dataset: the model frame's area (cam_control.py's max_area) and the VAE stride x patch size.
+UNI3C_MAX_AREA = 480 * 768
+UNI3C_MOD = 16
+
+
+def uni3c_model_frame(width: int, height: int) -> tuple[int, int]:
+    """Uni3C's model frame for a reference image of width x height: its aspect at UNI3C_MAX_AREA pixels,
+    each side rounded, then floored to a multiple of UNI3C_MOD."""
+    aspect = height / width
+    model_height = round(float(np.sqrt(UNI3C_MAX_AREA * aspect))) // UNI3C_MOD * UNI3C_MOD
+    model_width = round(float(np.sqrt(UNI3C_MAX_AREA / aspect))) // UNI3C_MOD * UNI3C_MOD
+    return int(model_width), int(model_height)
+
+
 def parse_model_size(text: str) -> tuple[int, int]:
     """'832x480' -> (832, 480); ValueError with the reason otherwise."""
     parts = str(text).strip().lower().split("x")
@@ -201,4 +229,4 @@ def model_resolution(resolutions: tuple[tuple[int, int], ...], width: int, heigh
 __all__ = ["CONTRACTS", "LOADER_POSE_SIZE", "LoaderContract", "MOTIONCTRL_SVD_TRANSLATION_SCALE",
            "parse_model_size", "recammaster_training_focals", "cami2v_loader_pixels", "cameractrl_columns",
            "cameractrl_loader_pixels", "cover_crop", "intrinsics_in_model_frame", "intrinsics_in_render_frame",
-           "model_resolution"]
+           "model_resolution", "uni3c_model_frame", "UNI3C_MAX_AREA", "UNI3C_MOD"]
