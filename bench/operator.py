@@ -99,27 +99,38 @@ def setup_transfer(n_frames: int, target: str) -> bpy.types.Scene:
     reference_set = new_collection("ReferenceSet")
     add_box("Subject", (0.0, 0.0, 0.0), (4.0, 4.0, 4.0), reference_set)
     target_set = new_collection("TargetSet")
-    if target in ("GEOMETRY", "ANIMATED"):
+    if target in ("GEOMETRY", "ANIMATED", "DEFORMING"):
         # Geometry on both sides: a 100k-triangle ground under the reference's subject, and the target.
         vertices, triangles = terrain(225, 60.0)
         add_triangle_mesh("Ground", vertices - [0.0, 0.0, 3.0], triangles, reference_set)
         vertices, triangles = terrain(708, 0.01)  # 999,698 triangles
         add_triangle_mesh("Terrain", vertices, triangles, target_set)
-        if target == "ANIMATED":
-            # And a 49,298-triangle sheet sliding across the terrain over the shot.
+        if target in ("ANIMATED", "DEFORMING"):
+            # And a 49,298-triangle sheet sliding across the terrain over the shot: moved by its location
+            # (rigid: built once, placed per frame) or by a shape key (deforming: read and built per frame).
             vertices, triangles = terrain(158, 0.004)
             sheet = add_triangle_mesh("Sheet", vertices + [0.0, 0.002, 0.001], triangles, target_set)
             sheet.rotation_euler = (1.2, 0.0, 0.0)
-            for frame, x in ((1, -0.004), (n_frames, 0.004)):
-                sheet.location = (x, 0.0, 0.0)
-                sheet.keyframe_insert("location", frame=frame)
+            if target == "ANIMATED":
+                for frame, x in ((1, -0.004), (n_frames, 0.004)):
+                    sheet.location = (x, 0.0, 0.0)
+                    sheet.keyframe_insert("location", frame=frame)
+            else:
+                sheet.location = (-0.004, 0.0, 0.0)
+                sheet.shape_key_add(name="Basis")
+                slid = sheet.shape_key_add(name="Slid")
+                shifted = (vertices + [0.008, 0.002, 0.001]).ravel()
+                slid.data.foreach_set("co", shifted.astype(np.float32))
+                for frame, value in ((1, 0.0), (n_frames, 1.0)):
+                    slid.value = value
+                    slid.keyframe_insert("value", frame=frame)
     else:
         add_box("Miniature", (0.0, 0.0, 0.0), (0.002, 0.002, 0.002), target_set)
     start = add_camera("Start", (-0.0025, -0.01, 0.005), (0.0, 0.0, 0.0), clip_start=1e-5, clip_end=1.0)
     settings = scene.parascale
     settings.reference_camera, settings.reference_collection = reference, reference_set
-    settings.reference_source = "GEOMETRY" if target in ("GEOMETRY", "ANIMATED") else "BOUNDS"
-    target = "GEOMETRY" if target == "ANIMATED" else target
+    settings.reference_source = "GEOMETRY" if target in ("GEOMETRY", "ANIMATED", "DEFORMING") else "BOUNDS"
+    target = "GEOMETRY" if target in ("ANIMATED", "DEFORMING") else target
     settings.target_start, settings.target_source, settings.target_collection = start, target, target_set
     return scene
 
@@ -143,10 +154,12 @@ def solved_pce(record) -> float:
 def bench_operator(n_frames: int, target: str) -> list[tuple[str, str, str]]:
     scene = setup_transfer(n_frames, target)
     label = f"{n_frames:,} frames, {target} target"
-    if target in ("GEOMETRY", "ANIMATED"):
+    if target in ("GEOMETRY", "ANIMATED", "DEFORMING"):
         label += f" ({triangle_count(scene.parascale.target_collection):,} triangles)"
     if target == "ANIMATED":
-        label += ", 49,298 of them moving"
+        label += ", 49,298 of them moving rigidly (location keys)"
+    if target == "DEFORMING":
+        label += ", 49,298 of them deforming (a shape key)"
     start = time.perf_counter()
     result = bpy.ops.parascale.transfer_camera_move()
     total = time.perf_counter() - start
@@ -155,7 +168,7 @@ def bench_operator(n_frames: int, target: str) -> list[tuple[str, str, str]]:
     rows = [(f"operator end to end: {label}", f"{total:.3f} s",
              f"{1e3 * total / n_frames:.3f} ms/frame; PCE {record.pce:.2g} as written (float32 keyframes), "
              f"{solved_pce(record):.2g} as solved")]
-    if target == "ANIMATED":  # the phases are those of the still terrain's row
+    if target in ("ANIMATED", "DEFORMING"):  # the phases are those of the still terrain's row
         return rows
 
     # Phases, measured on the same scene.
@@ -271,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_operator(args.geometry_frames, "GEOMETRY")
         # The same, with part of the target moving: read and built at every frame the solve measures.
         rows += bench_operator(args.animated_frames, "ANIMATED")
+        rows += bench_operator(args.animated_frames, "DEFORMING")
     lines = ["# Transfer Camera Move operator", "",
              f"Machine: {machine_line()}; Blender {bpy.app.version_string} (bpy module, background)", "",
              "Command: `.venv/bin/python bench/operator.py`", "",

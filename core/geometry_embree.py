@@ -96,10 +96,10 @@ class EmbreeGeometryDepth(DepthProbe):
         self.triangle_count = int(triangles.shape[0])
         self._camera_rays: dict[tuple, np.ndarray] = {}
         self._scene = scene_module.EmbreeScene()
-        # Kept (Embree copies them into its own buffers): the planes `HitPlanes` follows are these triangles.
-        self._vertices = np.ascontiguousarray(vertices - self.origin, dtype=np.float32)
-        self._triangles = np.ascontiguousarray(triangles, dtype=np.int32)
-        mesh_module.TriangleMesh(self._scene, self._vertices, self._triangles)
+        local = np.ascontiguousarray(vertices - self.origin, dtype=np.float32)
+        triangles32 = np.ascontiguousarray(triangles, dtype=np.int32)
+        mesh_module.TriangleMesh(self._scene, local, triangles32)  # Embree copies them into its own buffers
+        self._dual = _dual_edges(local, triangles32)
         self._committed = False
         self.workers = cast_workers()
 
@@ -274,20 +274,15 @@ class HitPlanes:
         delta = np.asarray(centre, dtype=np.float64) - self.centre
         dz = self._depth_change(delta)
         depth = self.depth + dz
-        # Where each stable ray meets its plane now, in its triangle's barycentric coordinates.
-        corners = probe._vertices[probe._triangles[np.where(self.stable, self.prim, 0)]]
-        edge_1, edge_2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        # Where each stable ray meets its plane now, in its triangle's barycentric coordinates: the hit moves
+        # by delta + dz d (in the plane), and the triangle's dual edges turn that into (du, dv).
+        dual = probe._dual[np.where(self.stable, self.prim, 0)]
         moved = delta.astype(np.float32)[None, :] + dz.astype(np.float32)[:, None] * self.directions
-        g11, g12, g22 = (np.einsum("ij,ij->i", edge_1, edge_1), np.einsum("ij,ij->i", edge_1, edge_2),
-                         np.einsum("ij,ij->i", edge_2, edge_2))
-        r1, r2 = np.einsum("ij,ij->i", edge_1, moved), np.einsum("ij,ij->i", edge_2, moved)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            det = g11 * g22 - g12 * g12
-            bu = self.bary_u + (g22 * r1 - g12 * r2) / det
-            bv = self.bary_v + (g11 * r2 - g12 * r1) / det
+        bu = self.bary_u + np.einsum("ij,ij->i", dual[:, 0], moved)
+        bv = self.bary_v + np.einsum("ij,ij->i", dual[:, 1], moved)
         # Inside with room for float32 rounding (Embree's own u, v are float32): a ray that close to an edge
         # is cast again rather than trusted.
-        inside = self.stable & (bu >= EDGE_ROOM) & (bv >= EDGE_ROOM) & (bu + bv <= 1.0 - EDGE_ROOM) & (det > 0.0)
+        inside = self.stable & (bu >= EDGE_ROOM) & (bv >= EDGE_ROOM) & (bu + bv <= 1.0 - EDGE_ROOM)
         depth = np.where(self.hit, depth, np.inf)
         shift = delta.astype(np.float32)
         again = np.flatnonzero(self.hit & ~inside)
@@ -308,6 +303,25 @@ class HitPlanes:
         if np.any(np.asarray(occluded) != -1):
             return float("nan")
         return float(0.5 * (low + high))
+
+
+def _dual_edges(vertices: np.ndarray, triangles: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Per triangle (T, 2, 3) float32: the dual basis (a_u, a_v) of its edges e1 = v1 - v0, e2 = v2 - v0, so
+    a point moved by w within the triangle's plane moves its barycentric coordinates (u, v) by
+    (a_u . w, a_v . w). 24 bytes a triangle (HitPlanes needs nothing else of the mesh); computed in float64
+    a chunk at a time (bounded memory), the mesh's zero-area triangles having been dropped."""
+    dual = np.empty((triangles.shape[0], 2, 3), dtype=np.float32)
+    for start in range(0, triangles.shape[0], chunk):
+        tri = triangles[start:start + chunk]
+        origin = vertices[tri[:, 0]].astype(np.float64)
+        e1, e2 = vertices[tri[:, 1]] - origin, vertices[tri[:, 2]] - origin
+        g11, g12, g22 = (np.einsum("ij,ij->i", e1, e1), np.einsum("ij,ij->i", e1, e2), np.einsum("ij,ij->i", e2, e2))
+        det = g11 * g22 - g12 * g12
+        # A triangle degenerate in float64 (collinear to rounding) gets a NaN dual: its rays are cast again.
+        det = np.where(det > 0, det, np.nan)
+        dual[start:start + chunk, 0] = (g22[:, None] * e1 - g12[:, None] * e2) / det[:, None]
+        dual[start:start + chunk, 1] = (g11[:, None] * e2 - g12[:, None] * e1) / det[:, None]
+    return dual
 
 
 def _seen_median(depth: np.ndarray) -> float:
