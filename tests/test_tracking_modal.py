@@ -61,18 +61,20 @@ def test_a_chunked_tracking_transfer_reads_the_tracks_in_steps_and_gives_the_syn
     synchronous = transfer_record.load(written)
     bpy.data.objects.remove(written)
     run = operators.ChunkedTransfer(bpy.context)
-    assert run.total == 2 * FRAMES + 3
+    assert run.total == 3 * FRAMES + 3  # frames read, 3 chunks of tracks, the solve, the uncalibrated comparison
     seen, statuses, outcome = [], [], None
     while outcome is None:
         outcome = run.advance(0.0)  # one step per call
         seen.append(run.done)
         statuses.append(run.status())
-    # Every frame read, every chunk of tracks read, then the solve (a BOUNDS target solves all frames at once).
+    # Every frame read, every chunk of tracks read, then the solve (a BOUNDS target solves all frames at once),
+    # then the uncalibrated comparison measured in steps.
     assert seen[:FRAMES + 3] == list(range(1, FRAMES + 4)) and seen == sorted(seen) and seen[-1] == run.total
     assert statuses[FRAMES].startswith(f"ParaScale: reading the clip's tracks 100 of {TRACKS}, ")
     assert statuses[FRAMES + 2].startswith(f"ParaScale: reading the clip's tracks {TRACKS} of {TRACKS}, ")
     assert statuses[FRAMES - 1].startswith(f"ParaScale: reading frame {FRAMES} of {FRAMES}, ")
     assert statuses[FRAMES + 3].startswith(f"ParaScale: solving frame {FRAMES} of {FRAMES}, ")
+    assert any("measuring the uncalibrated comparison at frame" in status for status in statuses)
     chunked = transfer_record.load(outcome.camera)
     for name in ("centres", "scale", "pi_realized", "depth_reference"):
         np.testing.assert_allclose(getattr(chunked, name), getattr(synchronous, name), rtol=1e-12, err_msg=name)
