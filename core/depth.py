@@ -8,6 +8,7 @@ closed form instead of iterating frame by frame.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,7 +238,36 @@ def probe_depths(probe: DepthProbe, views: Views, what: str = "depth",
     """Evaluate `probe` on `views` and insist on a depth at every view: raises NoDepthError naming the
     frames where the source sees nothing (`frames`: the clip's frame numbers, indexed by the views'
     indices; without it, the indices themselves)."""
-    depth = np.asarray(probe(views), dtype=np.float64)
+    return checked_depths(np.asarray(probe(views), dtype=np.float64), probe, views, what, frames)
+
+
+def probe_depths_steps(probe: DepthProbe, views: Views, what: str = "depth", frames: np.ndarray | None = None,
+                       chunk: int = 64) -> Generator[int, None, np.ndarray]:
+    """`probe_depths` a chunk of views at a time, yielding the index of the last view measured (a source
+    that reduces many points per frame, such as a large solve's bundles, takes seconds: the add-on's modal
+    operator stays responsive between chunks)."""
+    depth = np.empty(len(views))
+    for start in range(0, len(views), chunk):
+        stop = min(start + chunk, len(views))
+        depth[start:stop] = np.asarray(probe(views.take(np.arange(start, stop))), dtype=np.float64)
+        yield stop - 1
+    return checked_depths(depth, probe, views, what, frames)
+
+
+def measured_depths(probe: DepthProbe, values: np.ndarray) -> PerFrameDepth:
+    """What `probe` measured at every frame of a clip, as a per-frame source named after it and carrying
+    its statistic (so a transfer still checks that both sides reduce their depths the same way)."""
+    measured = PerFrameDepth(values, name=probe.describe())
+    statistic = getattr(probe, "statistic", None)
+    if statistic is not None:
+        measured.statistic = statistic
+    return measured
+
+
+def checked_depths(depth: np.ndarray, probe: DepthProbe, views: Views, what: str = "depth",
+                   frames: np.ndarray | None = None) -> np.ndarray:
+    """`depth` measured by `probe` at `views`, once checked: NoDepthError naming the frames where it is not
+    finite, DepthError where it is not positive."""
     missing = np.flatnonzero(~np.isfinite(depth))
     if missing.size:
         index = views.indices[missing]

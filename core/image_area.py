@@ -64,19 +64,35 @@ def voronoi_areas(pixels: np.ndarray, selected: np.ndarray, width: float, height
     selected = np.asarray(selected, dtype=bool) & np.all(np.isfinite(pixels), axis=-1)
     n, p = selected.shape
     centres = grid_centres(width, height, grid)
+    cells = centres.shape[0]
+    cx, cy = centres[None, :, 0, None], centres[None, :, 1, None]
     areas = np.zeros((n, p))
     if p == 0:
         return areas
-    chunk = max(1, _TABLE_ENTRIES // (centres.shape[0] * p))
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        xy = np.where(selected[start:stop, :, None], pixels[start:stop], 0.0)
-        d2 = ((centres[None, :, None, :] - xy[:, None, :, :]) ** 2).sum(axis=-1)
-        d2 = np.where(selected[start:stop, None, :], d2, np.inf)
-        nearest = np.argmin(d2, axis=2)
-        rows = np.repeat(np.arange(stop - start), centres.shape[0])
-        counts = np.bincount(rows * p + nearest.ravel(), minlength=(stop - start) * p).reshape(-1, p)
-        areas[start:stop] = np.where(selected[start:stop], counts, 0.0)
+    # Views in chunks, each against only the points some view of the chunk selects (tracks come and go:
+    # a clip's bundles are many, those in view at once are few); chunks sized to bound the table.
+    widest = max(1, int(selected.sum(axis=1).max()))
+    start = 0
+    while start < n:
+        chunk = max(1, _TABLE_ENTRIES // (cells * widest))
+        while True:
+            stop = min(start + chunk, n)
+            active = np.flatnonzero(selected[start:stop].any(axis=0))
+            if chunk == 1 or (stop - start) * cells * active.size <= 2 * _TABLE_ENTRIES:
+                break
+            chunk //= 2
+        if active.size:
+            chosen = selected[start:stop][:, active]
+            px = np.where(chosen, pixels[start:stop, active, 0], np.inf)[:, None, :]
+            py = np.where(chosen, pixels[start:stop, active, 1], np.inf)[:, None, :]
+            d2 = (cx - px) ** 2  # (views, cells, points); an unselected point is infinitely far
+            d2 += (cy - py) ** 2
+            nearest = np.argmin(d2, axis=2)
+            rows = np.repeat(np.arange(stop - start), cells)
+            counts = np.bincount(rows * active.size + nearest.ravel(),
+                                 minlength=(stop - start) * active.size).reshape(-1, active.size)
+            areas[start:stop, active] = np.where(chosen, counts, 0.0)
+        start = stop
     return areas
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
+from ..core.depth import Views, measured_depths, probe_depths_steps
 from ..core.errors import NoMotionError, ParaScaleError, TrajectoryError, frame_list
 from ..core.framing import SubjectError, subject_anchor
 from ..core.metrics import parallax_consistency
@@ -120,7 +121,7 @@ def written_centres(centres: np.ndarray) -> np.ndarray:
 
 
 def progress_frames(scene: bpy.types.Scene, settings: object) -> int:
-    """How many frames a transfer reads and solves (its progress counts each twice)."""
+    """How many frames a transfer reads and solves (its progress counts each in every phase)."""
     start, end = ((scene.frame_start, scene.frame_end) if settings.use_scene_range
                   else (settings.frame_start, settings.frame_end))
     return max(1, end - start + 1)
@@ -140,9 +141,9 @@ def comparison_frames(scene: bpy.types.Scene, settings: object) -> int:
 
 def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
     """How many progress steps a transfer reports: reading every frame, reading the clip's tracks (a TRACKING
-    reference: a step per tracking.TRACK_CHUNK tracks), solving every frame, then measuring the uncalibrated
-    comparison at every frame."""
-    return (2 * progress_frames(scene, settings) + track_chunks(clip_tracks(scene, settings))
+    reference: a step per tracking.TRACK_CHUNK tracks), measuring the reference depth at every frame, solving
+    every frame, then measuring the uncalibrated comparison at every frame."""
+    return (3 * progress_frames(scene, settings) + track_chunks(clip_tracks(scene, settings))
             + comparison_frames(scene, settings))
 
 
@@ -173,7 +174,8 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
     """Run the whole transfer for `settings` (default: the scene's) and write the calibrated camera.
     Raises a ParaScaleError on bad input, before anything is changed. `progress` is called with a step
     number, 0 .. progress_steps() - 1: reading frame i is step i, then R steps reading a TRACKING
-    reference's clip, solving frame t is step N + R + t, then the uncalibrated comparison's frames."""
+    reference's clip, then the reference depth's frames (N), solving frame t is step 2N + R + t, then the
+    uncalibrated comparison's frames."""
     return run_steps(transfer_camera_move_steps(context, settings), progress)
 
 
@@ -258,11 +260,16 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                 reference_trajectory, sample_object_positions(reference_scene, reference_subject, frames),
                 None if target_subject is None else sample_object_positions(scene, target_subject, frames),
                 target_probe, start_rotation, start_centre)
+        # The reference's depth at every frame, a chunk of frames a step (a large solve's bundles or a large
+        # reference set take seconds); the solve then reads it as per-frame values.
+        reference_depth = measured_depths(reference_probe, (yield from shifted_steps(probe_depths_steps(
+            reference_probe, Views.of(reference_trajectory), "reference depth", reference_trajectory.frames),
+            frames.size + clip_steps)))
         # Inside the preserved frames: a scene that moves is read at each frame the solve measures.
         result = yield from shifted_steps(transfer_steps(
-            reference_trajectory, reference_probe, target_probe, start_rotation, start_centre, mode=mode,
+            reference_trajectory, reference_depth, target_probe, start_rotation, start_centre, mode=mode,
             tolerance=SCALE_TOLERANCE, max_iterations=MAX_ITERATIONS, strength=strength, reorient=anchor),
-            frames.size + clip_steps)
+            2 * frames.size + clip_steps)
         if anchor is not None:
             result = anchor.framed(result)
         # What the camera realizes as written: float32 keyframes, and the frames that did not converge
@@ -274,7 +281,7 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         else:  # in steps too: on a large target it measures every frame once more
             comparison = yield from shifted_steps(transfer_steps(
                 reference_trajectory, result.depth_reference, target_probe, start_rotation, start_centre,
-                mode="uncalibrated", strength=strength), 2 * frames.size + clip_steps)
+                mode="uncalibrated", strength=strength), 3 * frames.size + clip_steps)
             pi_uncalibrated = comparison.pi_realized
 
     output = result.trajectory
@@ -316,18 +323,19 @@ class ChunkedTransfer(ChunkedRun[TransferOutcome]):
         chosen = scene.parascale if settings is None else settings
         self.frames, self.tracks = progress_frames(scene, chosen), clip_tracks(scene, chosen)
         self.clip_steps = track_chunks(self.tracks)
-        super().__init__(transfer_camera_move_steps(context, settings),
-                         2 * self.frames + self.clip_steps + comparison_frames(scene, chosen), clock)
+        super().__init__(transfer_camera_move_steps(context, settings), progress_steps(scene, chosen), clock)
 
     def position(self) -> tuple[str, int, int]:
         if self.done <= self.frames:
             return "reading frame", self.done, self.frames
         if self.done <= self.frames + self.clip_steps:
             return "reading the clip's tracks", (self.done - self.frames) * TRACK_CHUNK, self.tracks
-        if self.done <= 2 * self.frames + self.clip_steps:
-            return "solving frame", self.done - self.frames - self.clip_steps, self.frames
-        solved = 2 * self.frames + self.clip_steps
-        return "measuring the uncalibrated comparison at frame", self.done - solved, self.frames
+        read = self.frames + self.clip_steps
+        if self.done <= read + self.frames:
+            return "measuring the reference depth at frame", self.done - read, self.frames
+        if self.done <= read + 2 * self.frames:
+            return "solving frame", self.done - read - self.frames, self.frames
+        return "measuring the uncalibrated comparison at frame", self.done - read - 2 * self.frames, self.frames
 
 
 class PARASCALE_OT_transfer_camera_move(ModalRun, bpy.types.Operator):

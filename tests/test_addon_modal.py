@@ -63,9 +63,10 @@ def test_a_chunked_run_gives_the_synchronous_camera(geometry_move):
         outcome = run.advance(0.0)  # one step per call
         seen.append(run.done)
         statuses.append(run.status())
-    # Reading, solving, then the uncalibrated comparison (measured in steps too): three steps per frame.
-    assert seen == sorted(seen) and seen[-1] == run.total == 3 * FRAMES.size
+    # Reading, the reference depth, solving, then the uncalibrated comparison: four steps per frame.
+    assert seen == sorted(seen) and seen[-1] == run.total == 4 * FRAMES.size
     assert any("reading frame" in s for s in statuses) and any("solving frame 10 of 20" in s for s in statuses)
+    assert any("measuring the reference depth at frame" in s for s in statuses)
     assert any("uncalibrated comparison at frame" in s for s in statuses)
     assert all("Esc to cancel" in s for s in statuses)
     chunked = record_of(outcome.camera)
@@ -168,7 +169,7 @@ def test_the_modal_operator_shows_progress_and_finishes(geometry_move):
     assert result == {"FINISHED"}
     calls = context.window_manager.calls
     updates = [c[1] for c in calls if c[0] == "update"]
-    assert calls[0] == ("begin", 0, 3 * FRAMES.size) and updates == sorted(updates) and len(updates) > 20
+    assert calls[0] == ("begin", 0, 4 * FRAMES.size) and updates == sorted(updates) and len(updates) > 20
     assert calls[-2:] == [("timer removed", "timer"), ("end",)] or ("end",) in calls[-3:]
     assert statuses[-1] is None and any(s and "solving frame" in s for s in statuses)
     assert "Ref.ParaScale" in bpy.data.objects and shell.reports[0][0] == "INFO"

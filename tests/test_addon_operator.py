@@ -523,10 +523,11 @@ def test_progress_is_reported_per_frame(move):
     seen = []
     outcome = operators.transfer_camera_move(bpy.context, progress=seen.append)
     steps = operators.progress_steps(bpy.context.scene, bpy.context.scene.parascale)
-    assert steps == 3 * FRAMES.size  # reading, solving, and the uncalibrated comparison: per frame
+    # Per frame: reading, the reference depth, solving, and the uncalibrated comparison.
+    assert steps == 4 * FRAMES.size
     assert seen[:FRAMES.size] == list(range(FRAMES.size))  # reading, frame by frame
-    solving = [step for step in seen[FRAMES.size:] if step < 2 * FRAMES.size]
-    assert solving and min(solving) >= FRAMES.size
+    assert [step for step in seen if FRAMES.size <= step < 2 * FRAMES.size]  # the reference depth
+    assert [step for step in seen if 2 * FRAMES.size <= step < 3 * FRAMES.size]  # the solve
     assert max(seen) == steps - 1 and seen == sorted(seen)  # the comparison's steps come last
     assert outcome.camera.name == "Ref.ParaScale" and outcome.result.mode == "per_frame"
     assert not outcome.precision_warning and [level for level, _ in outcome.report_lines()] == ["INFO"]

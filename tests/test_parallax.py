@@ -288,3 +288,34 @@ def test_a_missing_reference_depth_names_the_clips_frame_numbers():
     with pytest.raises(NoDepthError, match="nothing is in view of the reference depth source") as info:
         transfer(reference, PerFrameDepth([1.0, np.nan] + [1.0] * 8), FixedDepth(1))
     assert info.value.frames == [102] and "frame 102" in str(info.value)
+
+
+def test_depths_measured_a_chunk_at_a_time_are_the_depths_measured_at_once():
+    """probe_depths_steps (the add-on measures the reference a chunk of frames a step) gives what
+    probe_depths gives, reports the last view measured after each chunk, and names the frames that see
+    nothing in the same error; measured_depths keeps the probe's name and statistic."""
+    from parascale.core.depth import measured_depths, probe_depths, probe_depths_steps
+
+    n = 150
+    centres = np.c_[np.linspace(0, 10, n), np.zeros(n), np.zeros(n)]
+    trajectory = Trajectory(look_at(centres, centres + [0.0, 1.0, 0.0]), centres, lens=35.0)
+    points = np.array([[x, 20.0 + x, 0.0] for x in np.linspace(-5, 15, 40)])
+    probe = PointsDepth(points, statistic="smooth")
+    views = Views.of(trajectory)
+    steps = probe_depths_steps(probe, views, "reference depth", chunk=64)
+    yielded = []
+    while True:
+        try:
+            yielded.append(next(steps))
+        except StopIteration as stop:
+            chunked = stop.value
+            break
+    assert yielded == [63, 127, 149]
+    np.testing.assert_allclose(chunked, probe_depths(probe, views), rtol=1e-12)
+    measured = measured_depths(probe, chunked)
+    assert measured.statistic == "smooth" and measured.describe() == probe.describe()
+    np.testing.assert_array_equal(measured(views), chunked)
+    blind = PerFrameDepth(np.where(np.arange(n) % 70 == 5, np.nan, 2.0))
+    with pytest.raises(NoDepthError, match="at frame 5, 75, 145"):
+        for _ in probe_depths_steps(blind, views, "reference depth", chunk=64):
+            pass

@@ -61,7 +61,8 @@ def test_a_chunked_tracking_transfer_reads_the_tracks_in_steps_and_gives_the_syn
     synchronous = transfer_record.load(written)
     bpy.data.objects.remove(written)
     run = operators.ChunkedTransfer(bpy.context)
-    assert run.total == 3 * FRAMES + 3  # frames read, 3 chunks of tracks, the solve, the uncalibrated comparison
+    # Frames read, 3 chunks of tracks, the reference depth, the solve, the uncalibrated comparison.
+    assert run.total == 4 * FRAMES + 3
     seen, statuses, outcome = [], [], None
     while outcome is None:
         outcome = run.advance(0.0)  # one step per call
@@ -73,7 +74,9 @@ def test_a_chunked_tracking_transfer_reads_the_tracks_in_steps_and_gives_the_syn
     assert statuses[FRAMES].startswith(f"ParaScale: reading the clip's tracks 100 of {TRACKS}, ")
     assert statuses[FRAMES + 2].startswith(f"ParaScale: reading the clip's tracks {TRACKS} of {TRACKS}, ")
     assert statuses[FRAMES - 1].startswith(f"ParaScale: reading frame {FRAMES} of {FRAMES}, ")
-    assert statuses[FRAMES + 3].startswith(f"ParaScale: solving frame {FRAMES} of {FRAMES}, ")
+    assert any(s.startswith(f"ParaScale: measuring the reference depth at frame {FRAMES} of {FRAMES}, ")
+               for s in statuses)
+    assert any(s.startswith(f"ParaScale: solving frame {FRAMES} of {FRAMES}, ") for s in statuses)
     assert any("measuring the uncalibrated comparison at frame" in status for status in statuses)
     chunked = transfer_record.load(outcome.camera)
     for name in ("centres", "scale", "pi_realized", "depth_reference"):
