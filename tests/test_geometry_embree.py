@@ -105,17 +105,23 @@ def test_bad_meshes_are_refused_as_by_numpy():
         EmbreeGeometryDepth(*quad((0, 5, 0), (1, 0, 0), (0, 0, 1)), resolution=5000)
 
 
-def test_per_frame_transfer_on_embree_keeps_pi_and_agrees_with_numpy():
-    """An orbit transferred onto uneven ground at 1/50 of the scale: the float32-suited tolerance the
-    add-on uses (1e-6) keeps every frame's Pi within it, on either backend, and the two paths agree."""
+def orbit_onto_small_ground():
+    """An orbit (40 frames) and, 50 times smaller, uneven ground with a start pose looking over it:
+    (reference, (vertices, triangles) at full size, start rotation, start centre)."""
     n = 40
     a = np.linspace(0.0, 1.0, n)
     centres = np.c_[12 * np.cos(a), 12 * np.sin(a), 3 + 0.5 * a]
     reference = Trajectory(look_at(centres, np.zeros((n, 3))), centres, lens=35.0,
                            intrinsics=Intrinsics(width=1920, height=1080))
-    vertices, triangles = terrain()
     start_centre = np.array([6.0, -1.0, 1.2]) / 50
     start_rotation = look_at(start_centre[None], np.array([[0.0, 3.0, 0.0]]) / 50)[0]
+    return reference, terrain(), start_rotation, start_centre
+
+
+def test_per_frame_transfer_on_embree_keeps_pi_and_agrees_with_numpy():
+    """An orbit transferred onto uneven ground at 1/50 of the scale: the float32-suited tolerance the
+    add-on uses (1e-6) keeps every frame's Pi within it, on either backend, and the two paths agree."""
+    reference, (vertices, triangles), start_rotation, start_centre = orbit_onto_small_ground()
     small = vertices / 50
     results = {}
     for name, probe in (("embree", EmbreeGeometryDepth(small, triangles)), ("numpy", GeometryDepth(small, triangles))):
@@ -184,14 +190,7 @@ def test_per_frame_solve_finishes_most_frames_with_one_cast_and_a_certificate(mo
     with a partial cast, and gives the same move as the solve that casts in full at every step."""
     import parascale.core.parallax as parallax
 
-    n = 40
-    a = np.linspace(0.0, 1.0, n)
-    centres = np.c_[12 * np.cos(a), 12 * np.sin(a), 3 + 0.5 * a]
-    reference = Trajectory(look_at(centres, np.zeros((n, 3))), centres, lens=35.0,
-                           intrinsics=Intrinsics(width=1920, height=1080))
-    vertices, triangles = terrain()
-    start_centre = np.array([6.0, -1.0, 1.2]) / 50
-    start_rotation = look_at(start_centre[None], np.array([[0.0, 3.0, 0.0]]) / 50)[0]
+    reference, (vertices, triangles), start_rotation, start_centre = orbit_onto_small_ground()
     probe = EmbreeGeometryDepth(vertices / 50, triangles)
     results = {}
     for name, threshold in (("planes", parallax.PLANES_MIN_TOLERANCE), ("full casts", np.inf)):

@@ -295,6 +295,7 @@ def test_depths_measured_a_chunk_at_a_time_are_the_depths_measured_at_once():
     probe_depths gives, reports the last view measured after each chunk, and names the frames that see
     nothing in the same error; measured_depths keeps the probe's name and statistic."""
     from parascale.core.depth import measured_depths, probe_depths, probe_depths_steps
+    from parascale.core.parallax import run_steps
 
     n = 150
     centres = np.c_[np.linspace(0, 10, n), np.zeros(n), np.zeros(n)]
@@ -302,14 +303,8 @@ def test_depths_measured_a_chunk_at_a_time_are_the_depths_measured_at_once():
     points = np.array([[x, 20.0 + x, 0.0] for x in np.linspace(-5, 15, 40)])
     probe = PointsDepth(points, statistic="smooth")
     views = Views.of(trajectory)
-    steps = probe_depths_steps(probe, views, "reference depth", chunk=64)
     yielded = []
-    while True:
-        try:
-            yielded.append(next(steps))
-        except StopIteration as stop:
-            chunked = stop.value
-            break
+    chunked = run_steps(probe_depths_steps(probe, views, "reference depth", chunk=64), yielded.append)
     assert yielded == [63, 127, 149]
     np.testing.assert_allclose(chunked, probe_depths(probe, views), rtol=1e-12)
     measured = measured_depths(probe, chunked)

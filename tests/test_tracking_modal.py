@@ -10,6 +10,7 @@ import importlib
 import bpy
 import numpy as np
 import pytest
+from parascale.core.parallax import run_steps
 from parascale.tools.blender_install import module_name
 from parascale.tools.blender_scenes import add_box, add_camera, new_collection, solved_tracking_clip
 from test_addon_operator import _snapshot
@@ -41,14 +42,8 @@ def tracking_move(addon_scene, tmp_path):
 def test_read_solve_steps_a_chunk_of_tracks_at_a_time(tracking_move):
     tracking = addon_module("tracking")
     clip = tracking_move.parascale.tracking_clip
-    steps = tracking.read_solve_steps(clip)
     seen = []
-    while True:
-        try:
-            seen.append(next(steps))
-        except StopIteration as stop:
-            solve = stop.value
-            break
+    solve = run_steps(tracking.read_solve_steps(clip), seen.append)
     assert seen == list(range(tracking.track_chunks(TRACKS))) == [0, 1, 2]
     assert solve.bundles.shape == (TRACKS, 3) and solve.marker_frames.size == TRACKS * FRAMES
     assert tracking.tracks_to_read(tracking_move, tracking_move.parascale) == TRACKS
