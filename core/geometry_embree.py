@@ -99,7 +99,9 @@ class EmbreeGeometryDepth(DepthProbe):
         local = np.ascontiguousarray(vertices - self.origin, dtype=np.float32)
         triangles32 = np.ascontiguousarray(triangles, dtype=np.int32)
         mesh_module.TriangleMesh(self._scene, local, triangles32)  # Embree copies them into its own buffers
-        self._dual = _dual_edges(local, triangles32)
+        # HitPlanes' dual edges: made at the first certificate (a probe only evaluated never needs them).
+        self._mesh_for_dual: tuple[np.ndarray, np.ndarray] | None = (local, triangles32)
+        self._dual_basis: np.ndarray | None = None
         self._committed = False
         self.workers = cast_workers()
 
@@ -158,6 +160,14 @@ class EmbreeGeometryDepth(DepthProbe):
         """The (H, W) depth map of view `index` (row 0 = top of the image), np.inf where nothing is hit."""
         origins, directions, width, height = self._rays(views, index)
         return self._cast(origins, directions).reshape(height, width)
+
+    @property
+    def _dual(self) -> np.ndarray:
+        """Each triangle's dual edge basis (`_dual_edges`), computed once when first asked for."""
+        if self._dual_basis is None:
+            self._dual_basis = _dual_edges(*self._mesh_for_dual)
+            self._mesh_for_dual = None
+        return self._dual_basis
 
     def run(self, origins: np.ndarray, directions: np.ndarray, dists: np.ndarray | None = None,
             query: str = "DISTANCE", output: bool = False) -> np.ndarray | dict[str, np.ndarray]:
