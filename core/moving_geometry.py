@@ -33,6 +33,14 @@ MovingMeshAt = Callable[[int], Mesh | None]
 RigidMatricesAt = Callable[[int], np.ndarray]
 
 
+def placeable(matrix: np.ndarray) -> bool:
+    """Whether a rigid part's world matrix puts it in the scene at that frame: finite and invertible. An
+    object hidden then (NaN) or scaled to nothing (an animated scale of 0, a common way to hide one) is
+    absent: it sees nothing and hides nothing."""
+    linear = np.asarray(matrix, dtype=np.float64)[:3, :3]
+    return bool(np.all(np.isfinite(matrix)) and np.linalg.cond(linear) < 1e12)
+
+
 class MovingGeometryDepth(DepthProbe):
     """Median depth of the visible surface of a static mesh plus a moving one read per frame. `moving_at(k)`
     gives the moving part's world triangles at frame index k (the views' `indices`). `extent` sets the near
@@ -97,7 +105,7 @@ class MovingGeometryDepth(DepthProbe):
                 if not self.rigid:  # no rays in local axes here: the rigid parts join the moved meshes
                     placed = [(v @ m[:3, :3].T + m[:3, 3], t)
                               for (v, t), m in zip(self._rigid_meshes, self._matrices, strict=True)
-                              if np.all(np.isfinite(m))]
+                              if placeable(m)]
                     parts = placed + ([mesh] if mesh is not None else [])
                     mesh = GeometryDepth.concatenated(parts) if parts else None
             self._moving = None if mesh is None else geometry_depth(
@@ -111,7 +119,7 @@ class MovingGeometryDepth(DepthProbe):
         maps = [p.depth_map(views, index) for p in (self.static, moving) if p is not None]
         if self.rigid:
             maps += [part.placed_depth_map(views, index, matrix)
-                     for part, matrix in zip(self.rigid, self._matrices, strict=True) if np.all(np.isfinite(matrix))]
+                     for part, matrix in zip(self.rigid, self._matrices, strict=True) if placeable(matrix)]
         if not maps:  # nothing static, and the moving part is absent at this frame: nothing is seen
             width, height = probe_intrinsics(views, index, self.resolution)[:2]
             return np.full((height, width), np.inf)

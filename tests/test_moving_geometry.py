@@ -156,3 +156,27 @@ def test_rigid_parts_on_the_numpy_backend_are_placed_and_rebuilt_per_frame():
         placed = (local[0] @ car_matrix(k)[:3, :3].T + car_matrix(k)[:3, 3], local[1])
         oracle = GeometryDepth(*union(static, placed), resolution=32, near=rigid.near)
         np.testing.assert_allclose(rigid(views.take(k)), oracle(views.take(k)), rtol=1e-12)
+
+
+def test_a_rigid_part_hidden_or_scaled_to_nothing_is_absent_at_that_frame():
+    """NaN matrices (the object is not in the evaluated scene then) and a scale of 0 (animated to hide it)
+    both leave the part out of that frame: what the static part alone sees."""
+    pytest.importorskip("embreex", reason="rays in a part's own axes need the Embree backend")
+    static = ground()
+    local = _box()
+    vanished = np.zeros((4, 4))
+    vanished[3, 3] = 1.0
+    at = {0: car_matrix(N // 2), 1: np.full((4, 4), np.nan), 2: vanished}
+    probe = MovingGeometryDepth(static, lambda k: None, resolution=64, backend="embree",
+                                rigid=[local], rigid_at=lambda k: at[k % 3][None])
+    views = Views.of(dolly())
+    static_only = GeometryDepth(*static, resolution=64, near=probe.near)(views)
+    depth = probe(views)
+    for k in range(N):
+        if k % 3:
+            assert depth[k] == pytest.approx(static_only[k], rel=1e-6)
+    placed = (local[0] @ car_matrix(N // 2)[:3, :3].T + car_matrix(N // 2)[:3, 3], local[1])
+    present = GeometryDepth(*union(static, placed), resolution=64, near=probe.near)(views.take(N // 2 - N // 2 % 3))
+    k = N // 2 - N // 2 % 3
+    assert depth[k] == pytest.approx(present[0], rel=1e-6)
+    assert abs(np.log(present[0] / static_only[k])) > 1e-3  # where it is present, the box counts
