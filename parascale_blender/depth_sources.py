@@ -20,6 +20,7 @@ from ..core.poses import Trajectory
 from ..core.statistics import DEFAULT_STATISTIC, normalize_statistic
 from .scene_reading import (
     CameraSamples,
+    MovingObjects,
     collection_moves,
     preserved_frame,
     read_collection_bounds,
@@ -66,6 +67,9 @@ def collection_probe(scene: bpy.types.Scene, source: str, collection: bpy.types.
     # Objects that only move (not deforming: scene_reading.MovingObjects) are built once in their own axes
     # and placed at each frame by their world matrix; the rest of the moving part is read per frame.
     rigid_names, rigid_meshes = read_rigid_parts(scene, collection, moving)
+    # The rest of the moving part: everything moving but the parts just built (an object that only moves but
+    # is hidden now was not built: it is read per frame with the rest).
+    moving = MovingObjects(moving, frozenset(moving) - frozenset(rigid_names))
     first = read_collection_mesh(scene, collection, moving, "deforming", required=False)
     first_matrices = rigid_world_matrices(scene, collection, rigid_names)
     blocks = [m[0] for m in (static, first) if m is not None]

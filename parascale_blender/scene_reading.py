@@ -16,6 +16,7 @@ import numpy as np
 from ..core.errors import DepthError, TrajectoryError, frame_list
 from ..core.parallax import run_steps
 from ..core.poses import MAX_COORDINATE, Intrinsics, Trajectory, in_range, pose_rotations
+from . import compat
 
 # Object types whose evaluated geometry becomes a mesh (to_mesh) and so can be seen by a depth probe.
 GEOMETRY_TYPES = frozenset({"MESH", "CURVE", "SURFACE", "META", "FONT"})
@@ -89,6 +90,26 @@ def recording_moving_objects() -> Iterator[set[str]]:
         yield names
     finally:
         bpy.app.handlers.frame_change_post.remove(record)
+    # An object that shows or hides over the frames is not among the updates while it is hidden (nor when it
+    # comes back): whatever animates or drives its viewport visibility makes it part of what moves, read at
+    # every frame.
+    shown_or_hidden = visibility_animated_objects()
+    names |= shown_or_hidden
+    names.deforming |= shown_or_hidden
+
+
+def visibility_animated_objects() -> set[str]:
+    """Names of the objects whose viewport visibility (hide_viewport) is keyframed or driven."""
+    found = set()
+    for obj in bpy.data.objects:
+        anim = obj.animation_data
+        if anim is None:
+            continue
+        paths = [fcurve.data_path for fcurve in compat.action_fcurves(obj)]
+        paths += [driver.data_path for driver in anim.drivers]
+        if "hide_viewport" in paths:
+            found.add(obj.name_full)
+    return found
 
 
 def scene_frame_range(scene: bpy.types.Scene, settings: object | None = None) -> np.ndarray:
@@ -288,6 +309,8 @@ def collection_moves(scene: bpy.types.Scene, collection: bpy.types.Collection, m
     """Whether anything the collection contributes (instances included) is among the moving objects."""
     if not moving:
         return False
+    if any(obj.name_full in moving for obj in collection.all_objects):  # hidden now, perhaps
+        return True
     with _collection_depsgraph(scene, collection) as depsgraph:
         return any(True for _ in _collection_instances(depsgraph, collection, moving, "moving"))
 
