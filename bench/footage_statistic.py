@@ -3,10 +3,13 @@ source measures (the median depth over the image's pixels that see geometry)?
 
 `.venv/bin/python bench/footage_statistic.py` writes bench/results/footage_statistic.md and prints it with
 the machine and date. `--cache DIR` keeps the rendered and solved data (default: a folder under /tmp) and
-`--reuse` only re-runs the numpy comparison on it.
+`--reuse` only re-runs the numpy comparison on it. `--resolution 640x360` renders and solves the footage at
+that size (the tracker's pattern, search area and feature spacing scale with the width, tests/footage.py);
+other sizes get their own cache folder and results file (footage_statistic_640x360.md).
 
 Per scene (three camera moves through the synthetic footage scene of tests/footage.py, each with its own
-random box field: "truck", "walk" with pan and tilt, a rising "orbit"; 320x180, 40 frames):
+random box field: "truck", "walk" with pan and tilt, a rising "orbit"; 320x180 unless --resolution,
+40 frames):
 1. Render the footage (Workbench), detect features (at several frames for the orbit, with the clip
    editor's frame set), track and solve it with Blender's camera solver, headless.
 2. Truth: every frame's Cycles depth pass through the ground-truth camera (tools/cycles_depth.py, 1 sample,
@@ -20,10 +23,10 @@ random box field: "truck", "walk" with pan and tilt, a rising "orbit"; 320x180, 
    worst frame per scene.
 5. The transfer end to end: the solved camera (its Camera Solver constraint) with the TRACKING depth as
    the add-on builds it (plain median of the bundles, then the area-weighted statistic) transferred per
-   frame (core.parallax.transfer) into a 1:50 copy of the scene measured by its Geometry (Embree, 320 px);
-   each written camera rendered with Cycles in the copy (the full-size scene hidden) gives the realized
-   Pi'_t = |C'_t - C'_{t-1}| / (pixel median of its depth pass), and its PCE against the true Pi_t (true
-   cameras, pixel median of the true scene's depth passes): mean |ln(Pi'_t / Pi_t)|.
+   frame (core.parallax.transfer) into a 1:50 copy of the scene measured by its Geometry (Embree, at the
+   footage's width); each written camera rendered with Cycles in the copy (the full-size scene hidden)
+   gives the realized Pi'_t = |C'_t - C'_{t-1}| / (pixel median of its depth pass), and its PCE against
+   the true Pi_t (true cameras, pixel median of the true scene's depth passes): mean |ln(Pi'_t / Pi_t)|.
 """
 
 from __future__ import annotations
@@ -62,10 +65,13 @@ SCENES = (
 CHOSEN_ON = 3
 GOAL_MEDIAN, GOAL_WORST = 0.03, 0.10
 GOAL_PCE = 0.03
+DEFAULT_RESOLUTION = (320, 180)
 
 
-def collect(cache: Path, name: str, path: str, seed: int, detect_frames: tuple[int, ...]) -> Path:
-    """Render, solve and measure one scene; the arrays go to cache/<name>.npz."""
+def collect(cache: Path, name: str, path: str, seed: int, detect_frames: tuple[int, ...],
+            resolution: tuple[int, int] = DEFAULT_RESOLUTION) -> Path:
+    """Render, solve and measure one scene at `resolution` (width, height); the arrays go to
+    cache/<name>.npz."""
     from parascale.tools.blender_install import use_throwaway_user_folder
 
     use_throwaway_user_folder()
@@ -74,6 +80,9 @@ def collect(cache: Path, name: str, path: str, seed: int, detect_frames: tuple[i
     from parascale.parascale_blender.tracking import read_solve
     from parascale.tools.cycles_depth import render_depth
 
+    # tests/footage.py reads WIDTH and HEIGHT when its functions run: the render, the tracker's pixel sizes,
+    # the triangulation of the markers; this module reads them below.
+    F.WIDTH, F.HEIGHT = resolution
     folder = cache / name
     folder.mkdir(parents=True, exist_ok=True)
     result = F.solve_footage(folder, seed=seed, n_frames=N_FRAMES, path=path, detect_frames=detect_frames)
@@ -224,10 +233,12 @@ def compare(data: np.lib.npyio.NpzFile) -> dict[str, np.ndarray]:
     return out
 
 
-def summarize(cache: Path) -> str:
+def summarize(cache: Path, command: str = ".venv/bin/python bench/footage_statistic.py") -> str:
+    first = np.load(cache / f"{SCENES[0][0]}.npz")
+    size = f"{int(first['width'])}x{int(first['height'])}"
     lines = ["# Footage statistic: bundles against the rendered pixel median\n",
-             f"Machine: {machine_line()}. Command: `.venv/bin/python bench/footage_statistic.py`.\n",
-             f"{N_FRAMES} frames of 320x180 footage per scene, solved by Blender's tracker headless; truth is "
+             f"Machine: {machine_line()}. Command: `{command}`.\n",
+             f"{N_FRAMES} frames of {size} footage per scene, solved by Blender's tracker headless; truth is "
              "the median of each frame's Cycles depth pass over the pixels that see geometry. Figures are "
              "|Zbar_bundles / Zbar_pixels - 1| per frame: median over the frames and the worst frame "
              f"(goal: median within {GOAL_MEDIAN:.0%}, worst within {GOAL_WORST:.0%}).\n"]
@@ -284,6 +295,13 @@ def summarize(cache: Path) -> str:
         cells.append(f"{np.mean(np.abs(ratio)):.3f}")
     lines.append("| the solve's steps alone: mean abs ln(solved step x similarity scale / true step) | "
                  + " | ".join(cells) + " | |")
+    # The other factor of Pi = step / depth: the reference depth through the solve against the pixel median.
+    cells = []
+    for name, *_ in SCENES:
+        depth_error = compare(np.load(cache / f"{name}.npz"))["solve: area-weighted, hidden left out (after)"]
+        cells.append(f"{np.nanmean(np.abs(np.log1p(depth_error[1:]))):.3f}")
+    lines.append("| the reference depth alone: mean abs ln(solved area-weighted Zbar x similarity scale / pixel "
+                 "median) | " + " | ".join(cells) + " | |")
     lines += ["", "Realized against the transfer's own reference Pi (the Geometry probe against Cycles): PCE "
               + ", ".join(f"{float(np.mean(np.abs(np.log(d['pi_realized_area'] / d['pi_reference_area'])))):.1e}"
                           for d in (np.load(cache / f"{n}.npz") for n, *_ in SCENES)) + "."]
@@ -296,17 +314,31 @@ def summarize(cache: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "parascale-footage-statistic")
+    parser.add_argument("--resolution", default="x".join(map(str, DEFAULT_RESOLUTION)),
+                        help="footage size WIDTHxHEIGHT (default %(default)s)")
+    parser.add_argument("--cache", type=Path, help="folder of the rendered and solved data (default: one per "
+                        "resolution under the temporary folder)")
     parser.add_argument("--reuse", action="store_true", help="compare the cached data again, render nothing")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "bench" / "results" / "footage_statistic.md")
+    parser.add_argument("--output", type=Path, help="results file (default: bench/results/footage_statistic.md, "
+                        "footage_statistic_WxH.md for another resolution)")
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
+    try:
+        width, height = (int(v) for v in args.resolution.lower().split("x"))
+    except ValueError:
+        parser.error(f"--resolution {args.resolution!r}: expected WIDTHxHEIGHT, e.g. 640x360")
+    if width < 16 or height < 16:
+        parser.error(f"--resolution {args.resolution!r}: at least 16x16")
+    suffix = "" if (width, height) == DEFAULT_RESOLUTION else f"_{width}x{height}"
+    cache = args.cache or Path(tempfile.gettempdir()) / f"parascale-footage-statistic{suffix.replace('_', '-')}"
+    output = args.output or REPO_ROOT / "bench" / "results" / f"footage_statistic{suffix}.md"
+    cache.mkdir(parents=True, exist_ok=True)
     if not args.reuse:
         for name, path, seed, detect in SCENES:
-            collect(args.cache, name, path, seed, detect)
-    text = summarize(args.cache)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+            collect(cache, name, path, seed, detect, (width, height))
+    command = ".venv/bin/python bench/footage_statistic.py" + (f" --resolution {width}x{height}" if suffix else "")
+    text = summarize(cache, command)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
     print(text)
     return 0
 

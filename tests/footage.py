@@ -217,6 +217,12 @@ def set_clip_frame(scene: bpy.types.Scene, space: object, frame: int) -> None:
     space.clip_user.frame_current = int(frame)
 
 
+def _pixels(size_at_320: int) -> int:
+    """A tracker size in pixels (pattern, search area, detection margin and spacing) chosen at 320 px wide,
+    for footage WIDTH wide: the same features and motion at a higher resolution span more pixels."""
+    return int(round(size_at_320 * WIDTH / 320))
+
+
 def track_and_solve(clip: bpy.types.MovieClip, keyframe_a: int, keyframes_b: tuple[int, ...],
                     clean_error: float = CLEAN_ERROR, detect_frames: tuple[int, ...] = (1,)) -> None:
     """Detect features at each of `detect_frames` (clip frames) and track them forward to the end of the
@@ -225,8 +231,8 @@ def track_and_solve(clip: bpy.types.MovieClip, keyframe_a: int, keyframes_b: tup
     Movie Clip Editor (headless: an area switched to CLIP_EDITOR). The second keyframe is the first of
     `keyframes_b` that solves."""
     settings = clip.tracking.settings
-    settings.default_pattern_size = 15
-    settings.default_search_size = 61
+    settings.default_pattern_size = _pixels(15) | 1  # odd: a centre pixel
+    settings.default_search_size = _pixels(61) | 1
     settings.default_motion_model = MOTION_MODEL
     settings.default_correlation_min = 0.8
     settings.use_keyframe_selection = False
@@ -240,7 +246,8 @@ def track_and_solve(clip: bpy.types.MovieClip, keyframe_a: int, keyframes_b: tup
         for frame in detect_frames:
             set_clip_frame(bpy.context.scene, space, clip.frame_start + frame - 1)
             # Detection selects only the features it adds: those are tracked on from this frame.
-            bpy.ops.clip.detect_features(placement="FRAME", margin=6, threshold=0.02, min_distance=10)
+            bpy.ops.clip.detect_features(placement="FRAME", margin=_pixels(6), threshold=0.02,
+                                         min_distance=_pixels(10))
             bpy.ops.clip.track_markers(backwards=False, sequence=True)
         tracking_object = clip.tracking.objects[0]
         _solve(tracking_object, keyframe_a, keyframes_b)
