@@ -144,8 +144,7 @@ class EmbreeGeometryDepth(DepthProbe):
         (4 x 4, any invertible affine map): the rays are taken into the mesh's own axes, where the distance
         along each ray is the same (a linear map keeps the ray parameter). np.inf where nothing is hit."""
         matrix = np.asarray(world_matrix, dtype=np.float64)
-        if not (matrix.shape == (4, 4) and np.all(np.isfinite(matrix))
-                and abs(np.linalg.det(matrix[:3, :3])) > 0):
+        if not (matrix.shape == (4, 4) and placeable(matrix)):
             raise DepthError("a rigid part's world matrix must be a finite, invertible 4 x 4 matrix")
         inverse = np.linalg.inv(matrix)
         _, directions, width, height = self._rays(views, index)
@@ -214,6 +213,14 @@ class EmbreeGeometryDepth(DepthProbe):
                         dtype=np.float64)
 
 
+def placeable(matrix: np.ndarray) -> bool:
+    """Whether a rigid part's world matrix puts it in the scene at that frame: finite and invertible. An
+    object hidden then (NaN) or scaled to nothing (an animated scale of 0, a common way to hide one) is
+    absent: it sees nothing and hides nothing."""
+    linear = np.asarray(matrix, dtype=np.float64)[:3, :3]
+    return bool(np.all(np.isfinite(matrix)) and np.linalg.cond(linear) < 1e12)
+
+
 class HitPlanes:
     """One cast of a view, kept as the plane of the triangle each pixel's ray hit, so the median depth at a
     nearby camera centre (same rotation) is known without a second full cast.
@@ -247,7 +254,7 @@ class HitPlanes:
         # A ray that met its triangle edge-on has no stable plane: it is cast again whenever the centre moves.
         self.stable = self.hit & (np.abs(along) > 1e-5 * np.sqrt(np.einsum("ij,ij->i", normal, normal)))
         self.normal = normal / np.where(self.stable, along, np.inf)[:, None]  # 0 where not stable
-        self.measured = _seen_median(self.depth)
+        self.measured = seen_statistic(self.depth)  # what a call of the probe gives
 
     def _depth_change(self, delta: np.ndarray) -> np.ndarray:
         """dz per ray for a move of the centre by `delta` (rays on their planes)."""
@@ -332,11 +339,6 @@ def _dual_edges(vertices: np.ndarray, triangles: np.ndarray, chunk: int = 1 << 2
         dual[start:start + chunk, 0] = (g22[:, None] * e1 - g12[:, None] * e2) / det[:, None]
         dual[start:start + chunk, 1] = (g11[:, None] * e2 - g12[:, None] * e1) / det[:, None]
     return dual
-
-
-def _seen_median(depth: np.ndarray) -> float:
-    seen = depth[np.isfinite(depth)]
-    return float(np.median(seen)) if seen.size else float("nan")
 
 
 def _seen_median_slope(depth: np.ndarray, rate: np.ndarray) -> tuple[float, float]:

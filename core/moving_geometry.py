@@ -23,7 +23,7 @@ import numpy as np
 from .depth import DepthProbe, Views
 from .errors import DepthError
 from .geometry import DEFAULT_RESOLUTION, NEAR_FRACTION, GeometryDepth, probe_intrinsics, seen_statistic
-from .geometry_embree import EmbreeGeometryDepth, geometry_depth
+from .geometry_embree import EmbreeGeometryDepth, geometry_depth, placeable
 from .statistics import DEFAULT_STATISTIC, normalize_statistic, statistic_label
 
 # (vertices (V, 3), triangles (T, 3)) in world space, or None when the moving part shows nothing then.
@@ -31,14 +31,6 @@ Mesh = tuple[np.ndarray, np.ndarray]
 MovingMeshAt = Callable[[int], Mesh | None]
 # The world matrices (R, 4, 4) of the rigid parts at frame index k (NaN rows: that part is absent then).
 RigidMatricesAt = Callable[[int], np.ndarray]
-
-
-def placeable(matrix: np.ndarray) -> bool:
-    """Whether a rigid part's world matrix puts it in the scene at that frame: finite and invertible. An
-    object hidden then (NaN) or scaled to nothing (an animated scale of 0, a common way to hide one) is
-    absent: it sees nothing and hides nothing."""
-    linear = np.asarray(matrix, dtype=np.float64)[:3, :3]
-    return bool(np.all(np.isfinite(matrix)) and np.linalg.cond(linear) < 1e12)
 
 
 class MovingGeometryDepth(DepthProbe):
