@@ -13,6 +13,14 @@ each computed from the solve alone:
   tracks between its keyframes);
 - reprojection error: the solve's own per-frame average error is more than `ERROR_RATIO` times its median
   over the solve (and above `ERROR_FLOOR` px);
+- step off the trend, where the solve is thin: the step into the frame differs by more than `STEP_TREND`
+  (relative) from a quadratic fitted to the steps within `TREND_WINDOW` of it (its own left out, one
+  outlier-rejecting refit), at a frame that re-observes fewer tracks than the solve's median frame. A
+  camera move's step length changes smoothly and the depth does too, so a step off its neighbours' trend
+  by x puts that frame's Pi off by about x. Only where the solve is thinner than usual: there the solve's
+  noise is what bends the steps (bench/suspect_frames.py: it names twice as many of a partial solve's bad
+  frames as the other signs alone), while in a well-observed stretch a bent step is the camera's own
+  motion (a hand-held shake), not the solve's. A pose file has no track counts and does not get this check.
 - edge: a suspect frame within `EDGE_REACH` frames of the end (or start) of a solved run makes the frames
   between it and that edge suspect too: a solve that degrades towards its edge does not recover there.
 
@@ -38,6 +46,8 @@ MIN_REOBSERVED = 10
 ERROR_RATIO = 3.0
 ERROR_FLOOR = 0.3
 EDGE_REACH = 3
+STEP_TREND = 0.08
+TREND_WINDOW = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,11 +114,41 @@ def _local_scale(acceleration: np.ndarray, window: int) -> np.ndarray:
     return scale
 
 
+def step_trend_residuals(centres: np.ndarray, solved: np.ndarray, window: int = TREND_WINDOW) -> np.ndarray:
+    """Per frame (N,): ln(step into the frame / the trend of the steps around it), NaN where the frame or the
+    one before is not solved or too few steps are near. The trend is a quadratic in time fitted (least
+    squares) to the log step lengths within `window` steps on either side in the same solved run, the
+    step itself left out, then refitted once without those more than 3x the median residual away (a
+    neighbouring bad step must not drag the trend)."""
+    centres = np.asarray(centres, dtype=np.float64)
+    n = centres.shape[0]
+    residual = np.full(n, np.nan)
+    if n < 2:
+        return residual
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_step = np.log(np.linalg.norm(np.diff(centres, axis=0), axis=1))
+    has_step = solved[1:] & solved[:-1] & np.isfinite(log_step)
+    for start, stop in _runs(has_step):  # runs of consecutive steps; step k goes into frame k + 1
+        for k in range(start, stop):
+            near = np.arange(max(start, k - window), min(stop, k + window + 1))
+            near = near[near != k]
+            if near.size < 4:
+                continue
+            basis = np.vander(near - k, 3, increasing=True)
+            fit = np.linalg.lstsq(basis, log_step[near], rcond=None)[0]
+            off = np.abs(log_step[near] - basis @ fit)
+            keep = off <= 3.0 * np.median(off)
+            if keep.sum() >= 4 and not keep.all():
+                fit = np.linalg.lstsq(basis[keep], log_step[near][keep], rcond=None)[0]
+            residual[k + 1] = log_step[k] - fit[0]
+    return residual
+
+
 def suspect_frames(frames: np.ndarray, centres: np.ndarray, solved: np.ndarray | None = None,
                    reobserved: np.ndarray | None = None, errors: np.ndarray | None = None, *,
                    acceleration_ratio: float = ACCELERATION_RATIO, min_reobserved: int = MIN_REOBSERVED,
-                   error_ratio: float = ERROR_RATIO, window: int = WINDOW, edge_reach: int = EDGE_REACH
-                   ) -> SuspectFrames:
+                   error_ratio: float = ERROR_RATIO, window: int = WINDOW, edge_reach: int = EDGE_REACH,
+                   step_trend: float = STEP_TREND) -> SuspectFrames:
     """The suspect frames of a solve (module docstring). `frames` (N,) consecutive frame numbers, `centres`
     (N, 3) the solved camera centres at them (any scale and frame: only ratios are used), `solved` (N,)
     which frames the solve covers (default: all; unsolved centres are ignored), `reobserved` (N,) how many
@@ -139,6 +179,15 @@ def suspect_frames(frames: np.ndarray, centres: np.ndarray, solved: np.ndarray |
     if reobserved is not None:
         reobserved = np.asarray(reobserved)
         flag(solved & (reobserved < min_reobserved), lambda i: f"{int(reobserved[i])} tracks re-observed")
+        # The step trend, only where the solve is thinner than its median frame (module docstring).
+        typical = float(np.median(reobserved[solved])) if np.any(solved) else 0.0
+        thin = np.r_[False, np.minimum(reobserved[1:], reobserved[:-1]) < typical]
+        residual = step_trend_residuals(centres, solved)
+        with np.errstate(invalid="ignore"):
+            bent = thin & (np.abs(residual) > step_trend)
+        # The track count once per frame: the few-tracks sign may already give it.
+        flag(bent, lambda i: f"step {np.expm1(residual[i]):+.0%} off its neighbours' trend" + (
+            f", {int(reobserved[i])} tracks re-observed" if reobserved[i] >= min_reobserved else ""))
     if errors is not None:
         errors = np.asarray(errors, dtype=np.float64)
         known = solved & np.isfinite(errors)

@@ -43,6 +43,8 @@ ATLAS_CELLS = 64
 CLEAN_ERROR = 0.5
 CLEAN_MIN_FRAMES = 5
 MOTION_MODEL = "Loc"
+# Feature detection: at least this far apart (pixels at 320 wide, scaled with WIDTH); sparser footage sets more.
+DETECT_SPACING = 10
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ def track_and_solve(clip: bpy.types.MovieClip, keyframe_a: int, keyframes_b: tup
             set_clip_frame(bpy.context.scene, space, clip.frame_start + frame - 1)
             # Detection selects only the features it adds: those are tracked on from this frame.
             bpy.ops.clip.detect_features(placement="FRAME", margin=_pixels(6), threshold=0.02,
-                                         min_distance=_pixels(10))
+                                         min_distance=_pixels(DETECT_SPACING))
             bpy.ops.clip.track_markers(backwards=False, sequence=True)
         tracking_object = clip.tracking.objects[0]
         _solve(tracking_object, keyframe_a, keyframes_b)

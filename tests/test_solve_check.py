@@ -58,6 +58,27 @@ def test_few_tracks_and_high_error_and_the_edge_of_the_solve():
                                                                                  range(130, 140)]
 
 
+def test_a_bent_step_where_the_solve_is_thin():
+    """A step 12% longer than its neighbours' trend (the path jumps ahead by 0.12 of a step at frame 131 and
+    carries on), in a path noisy enough that its acceleration stays within 4x its neighbours': named for the
+    trend where the solve re-observes fewer tracks than usual, not where it is as well observed as the rest
+    (there a bent step is taken for the camera's own motion)."""
+    frames, centres = orbit(noise=0.004, seed=0)
+    step = np.linalg.norm(centres[30] - centres[29])
+    direction = (centres[31] - centres[29]) / np.linalg.norm(centres[31] - centres[29])
+    centres[30:] += 0.12 * step * direction
+    thin = np.full(40, 60)
+    thin[26:] = 20  # the last frames re-observe a third of the tracks
+    suspects = suspect_frames(frames, centres, reobserved=thin)
+    assert 131 in suspects.frames.tolist(), suspects.message()
+    reasons = " ".join(suspects.reasons[131])
+    assert "off its neighbours' trend, 20 tracks re-observed" in reasons and "acceleration" not in reasons
+    assert set(suspects.frames.tolist()) <= {130, 131, 132}
+    assert 131 not in suspect_frames(frames, centres, reobserved=np.full(40, 60)).frames.tolist()
+    # Without the jump nothing is named, thin or not.
+    assert not suspect_frames(*orbit(noise=0.004, seed=0), reobserved=thin)
+
+
 def test_only_ratios_count():
     """Scaling and moving the solve (its gauge) names the same frames."""
     frames, centres = orbit(seed=3)
