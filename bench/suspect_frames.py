@@ -36,7 +36,7 @@ for folder in ("tests", "bench"):
     if str(REPO_ROOT / folder) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / folder))
 
-from footage_statistic import _views  # noqa: E402
+from footage_statistic import pi_errors  # noqa: E402
 from machine import machine_line  # noqa: E402
 
 N_FRAMES = 30
@@ -93,26 +93,6 @@ def collect(cache: Path, name: str, path: str, seed: int, detect: tuple[int, ...
              check_centres=check_centres, check_solved=index >= 0, check_reobserved=reobserved,
              check_errors=check_errors)
     return out
-
-
-def pi_errors(data: np.lib.npyio.NpzFile) -> tuple[np.ndarray, np.ndarray]:
-    """Solved frames from the second on (K-1,) and |ln(Pi_solve / Pi_true)| at each (module docstring);
-    only consecutive solved frames have a step."""
-    width, height, fx = int(data["width"]), int(data["height"]), float(data["fx"])
-    frames = data["solved_frames"].astype(int)
-    cams = data["solved_cameras"]
-    _, solved_depth, solved_in = _views(cams[:, :3, :3], cams[:, :3, 3], data["solved_bundles"], fx, width, height)
-    index = frames - 1
-    _, true_depth, true_in = _views(data["rotations"][index], data["centres"][index], data["points"], fx, width,
-                                    height)
-    both = solved_in & true_in
-    with np.errstate(invalid="ignore"):
-        solved_z = np.array([np.median(d[m]) if m.any() else np.nan for d, m in zip(solved_depth, both, strict=True)])
-        true_z = np.array([np.median(d[m]) if m.any() else np.nan for d, m in zip(true_depth, both, strict=True)])
-    consecutive = np.diff(frames) == 1
-    solved_pi = np.linalg.norm(np.diff(cams[:, :3, 3], axis=0), axis=1) / solved_z[1:]
-    true_pi = np.linalg.norm(np.diff(data["centres"][index], axis=0), axis=1) / true_z[1:]
-    return frames[1:][consecutive], np.abs(np.log(solved_pi / true_pi))[consecutive]
 
 
 def suspects_of(data: np.lib.npyio.NpzFile, step_trend: bool = True) -> set[int]:
