@@ -129,14 +129,15 @@ def reference_depth_probe(scene: bpy.types.Scene, settings: object, trajectory: 
 
 
 def reference_depth_probe_steps(scene: bpy.types.Scene, settings: object, trajectory: Trajectory,
-                                samples: CameraSamples, moving: frozenset[str] = frozenset()
-                                ) -> Generator[int, None, DepthProbe]:
+                                samples: CameraSamples, moving: frozenset[str] = frozenset(),
+                                solve: object | None = None) -> Generator[int, None, DepthProbe]:
     """`reference_depth_probe` in steps: a TRACKING reference reads its clip's tracks a chunk a step
-    (tracking.track_chunks of tracking.tracks_to_read steps); the other sources take none."""
+    (tracking.track_chunks of tracking.tracks_to_read steps) unless `solve` (tracking.SolveData) has been
+    read already; the other sources take none."""
     if settings.reference_source == "TRACKING":
         from .tracking import tracking_depth_probe_steps
 
-        return (yield from tracking_depth_probe_steps(scene, settings, trajectory))
+        return (yield from tracking_depth_probe_steps(scene, settings, trajectory, solve=solve))
     return reference_depth_probe(scene, settings, trajectory, samples, moving)
 
 

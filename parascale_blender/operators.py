@@ -41,7 +41,14 @@ from .scene_reading import (
     scene_intrinsics,
     scene_of,
 )
-from .tracking import TRACK_CHUNK, suspect_warning, suspects_in_range, track_chunks, tracks_to_read
+from .tracking import (
+    TRACK_CHUNK,
+    read_reference_solve_steps,
+    suspect_warning,
+    suspects_in_range,
+    track_chunks,
+    tracks_to_read,
+)
 
 # The per-frame solve accepts a scale where the measured depth puts the fixed point within this fraction of
 # it. The written camera is realized there, so each frame's Pi is within 1e-6 of the reference's (PCE
@@ -133,18 +140,14 @@ def clip_tracks(scene: bpy.types.Scene, settings: object) -> int:
     return tracks_to_read(scene if reference is None else scene_of(reference, scene), settings)
 
 
-def comparison_frames(scene: bpy.types.Scene, settings: object) -> int:
-    """How many frames the uncalibrated comparison measures after the solve (none in uncalibrated mode: the
-    result is the comparison)."""
-    return 0 if settings.mode == "UNCALIBRATED" else progress_frames(scene, settings)
-
-
-def progress_steps(scene: bpy.types.Scene, settings: object) -> int:
-    """How many progress steps a transfer reports: reading every frame, reading the clip's tracks (a TRACKING
-    reference: a step per tracking.TRACK_CHUNK tracks), measuring the reference depth at every frame, solving
-    every frame, then measuring the uncalibrated comparison at every frame."""
-    return (3 * progress_frames(scene, settings) + track_chunks(clip_tracks(scene, settings))
-            + comparison_frames(scene, settings))
+def progress_steps(scene: bpy.types.Scene, settings: object, frames: int | None = None) -> int:
+    """How many progress steps a transfer reports: reading the clip's tracks (a TRACKING reference: a step
+    per tracking.TRACK_CHUNK tracks), reading every frame, measuring the reference depth at every frame,
+    solving every frame, then measuring the uncalibrated comparison at every frame. `frames`: the range's
+    length when it is known to differ from the settings' (Suspect Frames: Stop Before)."""
+    n = progress_frames(scene, settings) if frames is None else frames
+    comparison = 0 if settings.mode == "UNCALIBRATED" else n
+    return 3 * n + track_chunks(clip_tracks(scene, settings)) + comparison
 
 
 def _chosen_subjects(settings: object, scene: bpy.types.Scene, reference_scene: bpy.types.Scene
@@ -173,17 +176,19 @@ def transfer_camera_move(context: bpy.types.Context, settings: object | None = N
                          progress: Callable[[int], None] | None = None) -> TransferOutcome:
     """Run the whole transfer for `settings` (default: the scene's) and write the calibrated camera.
     Raises a ParaScaleError on bad input, before anything is changed. `progress` is called with a step
-    number, 0 .. progress_steps() - 1: reading frame i is step i, then R steps reading a TRACKING
-    reference's clip, then the reference depth's frames (N), solving frame t is step 2N + R + t, then the
+    number, 0 .. progress_steps() - 1: R steps reading a TRACKING reference's clip, then reading frame i is
+    step R + i, then the reference depth's frames (N), solving frame t is step 2N + R + t, then the
     uncalibrated comparison's frames."""
     return run_steps(transfer_camera_move_steps(context, settings), progress)
 
 
-def transfer_camera_move_steps(context: bpy.types.Context, settings: object | None = None
+def transfer_camera_move_steps(context: bpy.types.Context, settings: object | None = None,
+                               on_range: Callable[[int], None] | None = None
                                ) -> Generator[int, None, TransferOutcome]:
     """`transfer_camera_move` in steps (the modal operator runs a few per timer event): yields the step
     number after each frame read and each frame solved, returns the outcome. The camera is written after
-    the last step; closing it before (Esc) restores the frames and leaves the scene as it was."""
+    the last step; closing it before (Esc) restores the frames and leaves the scene as it was. `on_range` is
+    called with the number of frames when Suspect Frames (Stop Before) shortens the range."""
     scene = context.scene
     settings = scene.parascale if settings is None else settings
     reference = settings.reference_camera
@@ -214,18 +219,25 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
     # The reference may live in a Blender scene of its own; it is then read there, at the same frames.
     reference_scene = scene_of(reference, scene)
     subjects = _chosen_subjects(settings, scene, reference_scene)
-    suspects = suspects_in_range(reference_scene, settings, frames)
+    # A TRACKING reference's clip is read first, once, in steps (a large clip takes seconds): the suspect
+    # frames, which can shorten the range, and the reference depth both come from it.
+    clip_steps = track_chunks(clip_tracks(scene, settings))
+    solve = yield from read_reference_solve_steps(reference_scene, settings)
+    suspects = suspects_in_range(reference_scene, settings, frames, solve)
     suspect_action = getattr(settings, "tracking_suspect_frames", "KEEP")
     if suspects and suspect_action == "STOP":
         frames = trusted_span(frames, suspects.mask)
+        if on_range is not None:
+            on_range(frames.size)
     with preserved_frame(scene), preserved_frame(reference_scene):
         # Sampling the cameras visits every frame: what Blender re-evaluates on the way is what moves.
         with recording_moving_objects() as moving_names:
             if reference_scene == scene:
-                reference_samples, start_samples = yield from sample_cameras_steps(
-                    scene, [reference, target_start], frames)
+                reference_samples, start_samples = yield from shifted_steps(sample_cameras_steps(
+                    scene, [reference, target_start], frames), clip_steps)
             else:
-                reference_samples = (yield from sample_cameras_steps(reference_scene, [reference], frames))[0]
+                reference_samples = (yield from shifted_steps(sample_cameras_steps(
+                    reference_scene, [reference], frames), clip_steps))[0]
                 start_samples = sample_cameras(scene, [target_start], frames)[0]
         moving = MovingObjects(moving_names, moving_names.deforming)
         data = reference.data
@@ -239,10 +251,9 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                                 f"{frames[-1]}: a move without translation has no parallax to transfer")
         scene.frame_set(int(frames[0]))
         reference_scene.frame_set(int(frames[0]))
-        # A TRACKING reference reads its clip's tracks in steps (a large clip takes seconds).
-        clip_steps = track_chunks(clip_tracks(scene, settings))
+        # The clip read above (no steps here); read here only when it could not be read there, to say why.
         reference_probe = yield from shifted_steps(reference_depth_probe_steps(
-            reference_scene, settings, reference_trajectory, reference_samples, moving), frames.size)
+            reference_scene, settings, reference_trajectory, reference_samples, moving, solve), frames.size)
         if suspects and suspect_action == "INTERPOLATE":
             # After the probe is built (it checks the camera follows the solve at every frame as read); the
             # depth is then measured at the interpolated poses.
@@ -323,13 +334,20 @@ class ChunkedTransfer(ChunkedRun[TransferOutcome]):
         chosen = scene.parascale if settings is None else settings
         self.frames, self.tracks = progress_frames(scene, chosen), clip_tracks(scene, chosen)
         self.clip_steps = track_chunks(self.tracks)
-        super().__init__(transfer_camera_move_steps(context, settings), progress_steps(scene, chosen), clock)
+        self._scene, self._settings = scene, chosen
+        super().__init__(transfer_camera_move_steps(context, settings, self._range_known),
+                         progress_steps(scene, chosen), clock)
+
+    def _range_known(self, frames: int) -> None:
+        """Stop Before shortened the range: the steps to come count its frames."""
+        self.frames = frames
+        self.total = progress_steps(self._scene, self._settings, frames)
 
     def position(self) -> tuple[str, int, int]:
-        if self.done <= self.frames:
-            return "reading frame", self.done, self.frames
-        if self.done <= self.frames + self.clip_steps:
-            return "reading the clip's tracks", (self.done - self.frames) * TRACK_CHUNK, self.tracks
+        if self.done <= self.clip_steps:
+            return "reading the clip's tracks", min(self.done * TRACK_CHUNK, self.tracks), self.tracks
+        if self.done <= self.clip_steps + self.frames:
+            return "reading frame", self.done - self.clip_steps, self.frames
         read = self.frames + self.clip_steps
         if self.done <= read + self.frames:
             return "measuring the reference depth at frame", self.done - read, self.frames

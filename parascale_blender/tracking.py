@@ -228,9 +228,13 @@ def bundle_world_points(solve: SolveData, trajectory: Trajectory, clip_frames: n
 
 
 def tracking_depth_probe_steps(scene: object, settings: object, trajectory: Trajectory,
-                               require_all: bool = True) -> Generator[int, None, BundlesDepth]:
-    """`tracking_depth_probe` with the clip read in steps (`read_solve_steps`: one per TRACK_CHUNK tracks)."""
-    solve = yield from read_solve_steps(settings_clip(scene, settings), getattr(settings, "tracking_object", ""))
+                               require_all: bool = True, solve: SolveData | None = None
+                               ) -> Generator[int, None, BundlesDepth]:
+    """`tracking_depth_probe` with the clip read in steps (`read_solve_steps`: one per TRACK_CHUNK tracks),
+    unless `solve` has been read already (then no steps)."""
+    if solve is None:
+        solve = yield from read_solve_steps(settings_clip(scene, settings),
+                                            getattr(settings, "tracking_object", ""))
     return tracking_depth_probe(scene, settings, trajectory, require_all, solve)
 
 
@@ -319,11 +323,13 @@ def solve_suspects(solve: SolveData) -> SuspectFrames:
     return suspect_frames(clip_frames, centres, solved, reobserved, errors)
 
 
-def tracking_suspects(scene: object, settings: object) -> SuspectFrames:
+def tracking_suspects(scene: object, settings: object, solve: SolveData | None = None) -> SuspectFrames:
     """The suspect frames of the settings' solved clip, in scene frame numbers. Raises DepthError like
-    `read_solve` (no clip, not solved, ...)."""
+    `read_solve` (no clip, not solved, ...). `solve`: the clip's solve when it has been read already."""
     clip = settings_clip(scene, settings)
-    suspects = solve_suspects(read_solve(clip, getattr(settings, "tracking_object", "")))
+    if solve is None:
+        solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    suspects = solve_suspects(solve)
     offset = int(clip.frame_start) - 1
     return SuspectFrames(suspects.frames + offset, suspects.mask,
                          {f + offset: reasons for f, reasons in suspects.reasons.items()})
@@ -333,13 +339,27 @@ def tracking_suspects(scene: object, settings: object) -> SuspectFrames:
 SUSPECT_ACTIONS = ("KEEP", "INTERPOLATE", "STOP")
 
 
-def suspects_in_range(scene: object, settings: object, frames: np.ndarray) -> SuspectFrames | None:
+def suspects_in_range(scene: object, settings: object, frames: np.ndarray, solve: SolveData | None = None
+                      ) -> SuspectFrames | None:
     """The suspect solve frames among a transfer's `frames` when the reference depth is TRACKING, else None.
-    A clip that cannot be read gives None here: the tracking depth source reports why."""
+    A clip that cannot be read gives None here: the tracking depth source reports why. `solve`: the clip's
+    solve when it has been read already (`read_solve_steps`)."""
     if getattr(settings, "reference_source", "") != "TRACKING":
         return None
     try:
-        return tracking_suspects(scene, settings).within(frames)
+        return tracking_suspects(scene, settings, solve).within(frames)
+    except DepthError:
+        return None
+
+
+def read_reference_solve_steps(scene: object, settings: object) -> Generator[int, None, SolveData | None]:
+    """The settings' clip's solve read in steps (`read_solve_steps`) when the reference depth is TRACKING,
+    else None (no steps). A clip that cannot be read gives None here too: the tracking depth source reads it
+    again where the transfer needs it, and reports why then, in the order the other checks run."""
+    if getattr(settings, "reference_source", "") != "TRACKING":
+        return None
+    try:
+        return (yield from read_solve_steps(settings_clip(scene, settings), getattr(settings, "tracking_object", "")))
     except DepthError:
         return None
 

@@ -606,6 +606,20 @@ def test_partial_solve_names_its_bad_frames(partial_footage: F.Footage, addon: o
             np.testing.assert_allclose(held, np.broadcast_to(last_trusted, held.shape), atol=1e-9)
     assert named
 
+    # Stop Before as the UI runs it: the progress total shrinks to the shortened range once the clip is read,
+    # and the run ends exactly there.
+    from parascale.parascale_blender.operators import ChunkedTransfer
+
+    settings.tracking_suspect_frames = "STOP"
+    run = ChunkedTransfer(bpy.context)
+    full, outcome, seen = run.total, None, []
+    while outcome is None:
+        outcome = run.advance(0.0)  # one step per call
+        seen.append(run.done)
+    kept = outcome.record.frames.size
+    assert kept == int(suspects.frames[0]) - 1 and run.total == full - 4 * (last - kept)
+    assert seen == sorted(seen) and seen[-1] == run.total
+
 
 def test_detection_at_a_later_frame_lands_there(tmp_path):
     """tests/footage.py detects features at several frames: each detection must land on its own frame (the

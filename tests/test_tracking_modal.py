@@ -1,7 +1,8 @@
 """Transfer Camera Move with a TRACKING reference as the UI runs it: the clip's tracks are read in steps
-(tracking.read_solve_steps, a step per tracking.TRACK_CHUNK tracks) between the frames read and the frames
-solved, with status text, so a large clip (seconds: bench/tracking_read.py) keeps the UI responsive and can
-be cancelled. The clip is solved by Blender from synthetic markers (tools.blender_scenes.solved_tracking_clip)."""
+(tracking.read_solve_steps, a step per tracking.TRACK_CHUNK tracks) once, before the frames are read (the
+suspect solve frames, which can shorten the range, come from it), with status text, so a large clip (seconds:
+bench/tracking_read.py) keeps the UI responsive and can be cancelled. The clip is solved by Blender from
+synthetic markers (tools.blender_scenes.solved_tracking_clip)."""
 
 from __future__ import annotations
 
@@ -49,26 +50,38 @@ def test_read_solve_steps_a_chunk_of_tracks_at_a_time(tracking_move):
     assert tracking.tracks_to_read(tracking_move, tracking_move.parascale) == TRACKS
 
 
-def test_a_chunked_tracking_transfer_reads_the_tracks_in_steps_and_gives_the_synchronous_camera(tracking_move):
+def test_a_chunked_tracking_transfer_reads_the_tracks_in_steps_and_gives_the_synchronous_camera(tracking_move,
+                                                                                                 monkeypatch):
     operators, transfer_record = addon_module("operators"), addon_module("transfer_record")
+    tracking = addon_module("tracking")
+    # The clip is read once per transfer: the suspect frames and the reference depth share the read.
+    reads = []
+    read_solve_steps = tracking.read_solve_steps
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return (yield from read_solve_steps(*args, **kwargs))
+
+    monkeypatch.setattr(tracking, "read_solve_steps", counted)
     assert bpy.ops.parascale.transfer_camera_move() == {"FINISHED"}
     written = bpy.data.objects["Solved.ParaScale"]
     synchronous = transfer_record.load(written)
     bpy.data.objects.remove(written)
     run = operators.ChunkedTransfer(bpy.context)
-    # Frames read, 3 chunks of tracks, the reference depth, the solve, the uncalibrated comparison.
+    # 3 chunks of tracks, frames read, the reference depth, the solve, the uncalibrated comparison.
     assert run.total == 4 * FRAMES + 3
     seen, statuses, outcome = [], [], None
     while outcome is None:
         outcome = run.advance(0.0)  # one step per call
         seen.append(run.done)
         statuses.append(run.status())
-    # Every frame read, every chunk of tracks read, then the solve (a BOUNDS target solves all frames at once),
-    # then the uncalibrated comparison measured in steps.
+    # Every chunk of tracks read (once), every frame read, then the solve (a BOUNDS target solves all frames
+    # at once), then the uncalibrated comparison measured in steps.
     assert seen[:FRAMES + 3] == list(range(1, FRAMES + 4)) and seen == sorted(seen) and seen[-1] == run.total
-    assert statuses[FRAMES].startswith(f"ParaScale: reading the clip's tracks 100 of {TRACKS}, ")
-    assert statuses[FRAMES + 2].startswith(f"ParaScale: reading the clip's tracks {TRACKS} of {TRACKS}, ")
-    assert statuses[FRAMES - 1].startswith(f"ParaScale: reading frame {FRAMES} of {FRAMES}, ")
+    assert statuses[0].startswith(f"ParaScale: reading the clip's tracks 100 of {TRACKS}, ")
+    assert statuses[2].startswith(f"ParaScale: reading the clip's tracks {TRACKS} of {TRACKS}, ")
+    assert statuses[3].startswith(f"ParaScale: reading frame 1 of {FRAMES}, ")
+    assert statuses[FRAMES + 2].startswith(f"ParaScale: reading frame {FRAMES} of {FRAMES}, ")
     assert any(s.startswith(f"ParaScale: measuring the reference depth at frame {FRAMES} of {FRAMES}, ")
                for s in statuses)
     assert any(s.startswith(f"ParaScale: solving frame {FRAMES} of {FRAMES}, ") for s in statuses)
@@ -78,13 +91,14 @@ def test_a_chunked_tracking_transfer_reads_the_tracks_in_steps_and_gives_the_syn
         np.testing.assert_allclose(getattr(chunked, name), getattr(synchronous, name), rtol=1e-12, err_msg=name)
     assert np.isfinite(chunked.depth_reference).all()
     assert tracking_move.frame_current == 4
+    assert len(reads) == 2  # the synchronous transfer and the chunked one, once each
 
 
 @pytest.mark.parametrize("read", [1, 2, 3])
 def test_cancel_while_reading_the_clip_leaves_the_scene_as_it_was(tracking_move, read):
     before = _snapshot(tracking_move)
     run = addon_module("operators").ChunkedTransfer(bpy.context)
-    while run.done < FRAMES + read:
+    while run.done < read:
         assert run.advance(0.0) is None
     assert run.position()[0] == "reading the clip's tracks"
     run.cancel()
