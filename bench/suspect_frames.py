@@ -63,7 +63,7 @@ def collect(cache: Path, name: str, path: str, seed: int, detect: tuple[int, ...
     import bpy
     import footage as F
     from parascale.core.footage import marker_mask, solved_index
-    from parascale.parascale_blender.tracking import read_solve, solve_suspects
+    from parascale.parascale_blender.tracking import clip_pixel_intrinsics, read_solve, solve_precision, solve_suspects
 
     F.WIDTH, F.HEIGHT = resolution
     F.DETECT_SPACING = spacing
@@ -84,6 +84,10 @@ def collect(cache: Path, name: str, path: str, seed: int, detect: tuple[int, ...
     check_errors = np.where(index >= 0, errors[index], np.nan)
     reobserved = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, clip_frames,
                              solve.bundles.shape[0]).sum(axis=1)
+    # What solve_precision uses: the tracks each solved frame observes, the pixel error, the focal length.
+    observed = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, solve.solved_frames,
+                           solve.bundles.shape[0])
+    precision = solve_precision(clip, solve)
     rotations, centres = F.ground_truth_trajectory(N_FRAMES, path)
     reasons = np.array(["; ".join(suspects.reasons[int(f)]) for f in suspects.frames], dtype=str)
     np.savez(out, rotations=rotations, centres=centres, points=F.ground_truth_points(clip, N_FRAMES, path),
@@ -91,7 +95,8 @@ def collect(cache: Path, name: str, path: str, seed: int, detect: tuple[int, ...
              suspects=suspects.frames, reasons=reasons, fx=F.LENS_MM / F.SENSOR_MM * F.WIDTH, width=F.WIDTH,
              height=F.HEIGHT, solve_error=result.solve_error, bundles=result.bundles, check_frames=clip_frames,
              check_centres=check_centres, check_solved=index >= 0, check_reobserved=reobserved,
-             check_errors=check_errors)
+             check_errors=check_errors, observed=observed, focal_px=float(clip_pixel_intrinsics(clip)[0]),
+             pixel_error=float(np.nanmedian(errors)), precision=precision.precision)
     return out
 
 
@@ -106,6 +111,14 @@ def suspects_of(data: np.lib.npyio.NpzFile, step_trend: bool = True) -> set[int]
     return set(suspects.frames.astype(int).tolist())
 
 
+def precision_of(data: np.lib.npyio.NpzFile) -> np.ndarray:
+    """core.solve_check.step_precision now, per solved frame, from what solve_precision gave it at collection."""
+    from parascale.core.solve_check import step_precision
+
+    return step_precision(data["solved_frames"], data["solved_cameras"], data["solved_bundles"], data["observed"],
+                          float(data["focal_px"]), float(data["pixel_error"]))
+
+
 def summarize(cache: Path, names: list[str], command: str) -> str:
     first = next(np.load(cache / f"{n}.npz") for n in names if "failed" not in np.load(cache / f"{n}.npz"))
     size = f"{int(first['width'])}x{int(first['height'])}"
@@ -115,13 +128,16 @@ def summarize(cache: Path, names: list[str], command: str) -> str:
              f"solved frame, the error of the solve's Pi against the truth, |ln(Pi_solve / Pi_true)|: a frame is "
              f"bad above {BAD:.0%}, good below {GOOD:.0%}. Suspects are the add-on's "
              "(parascale_blender.tracking.solve_suspects).\n",
-             "| clip | solve error | frames solved | bad frames (Pi error) | suspects | bad not named | good named |",
-             "|---|---|---|---|---|---|---|"]
+             "| clip | solve error | frames solved | bad frames (Pi error) | suspects | bad not named | good named | "
+             "Pi error, median: realized / the solve's precision |",
+             "|---|---|---|---|---|---|---|---|"]
     totals: dict[str, np.ndarray] = {}
+    realized: dict[str, list[np.ndarray]] = {}
+    predicted: dict[str, list[np.ndarray]] = {}
     for name in names:
         data = np.load(cache / f"{name}.npz")
         if "failed" in data:
-            lines.append(f"| {name} | did not solve: {data['failed']} | | | | | |")
+            lines.append(f"| {name} | did not solve: {data['failed']} | | | | | | |")
             continue
         frames, error = pi_errors(data)
         suspects = suspects_of(data)
@@ -134,6 +150,9 @@ def summarize(cache: Path, names: list[str], command: str) -> str:
         if int(name.split("-")[-1]) in HELD_OUT:
             config += ", held out"
         before = suspects_of(data, step_trend=False)
+        precision = precision_of(data)[np.searchsorted(data["solved_frames"], frames)]
+        realized.setdefault(config, []).append(error)
+        predicted.setdefault(config, []).append(precision)
         totals.setdefault(config, np.zeros(6, int))
         totals[config] += [bad.size, len(missed), good.size, len(false),
                            sum(int(f) not in before for f in bad), sum(int(f) in before for f in good)]
@@ -141,7 +160,8 @@ def summarize(cache: Path, names: list[str], command: str) -> str:
         lines.append(f"| {name} | {float(data['solve_error']):.2f} px, {int(data['bundles'])} bundles | "
                      f"{int(solved.min())}-{int(solved.max())} | {bad_text} | "
                      f"{', '.join(map(str, sorted(suspects))) or 'none'} | {', '.join(map(str, missed)) or 'none'} | "
-                     f"{', '.join(map(str, false)) or 'none'} |")
+                     f"{', '.join(map(str, false)) or 'none'} | {np.median(error):.1%} / "
+                     f"{np.nanmedian(precision):.1%} |")
     lines += ["", "Totals; the last two columns are the other signs alone (core/solve_check.py without the step "
               "trend):", "",
               "| clips | bad frames | bad not named | good frames | good named | bad not named, without the trend | "
@@ -149,6 +169,14 @@ def summarize(cache: Path, names: list[str], command: str) -> str:
     for config, (bad, missed, good, false, missed_before, false_before) in totals.items():
         lines.append(f"| {config} | {bad} | {missed} | {good} | {false} ({false / max(good, 1):.1%}) | "
                      f"{missed_before} | {false_before} ({false_before / max(good, 1):.1%}) |")
+    lines += ["", "The solve's precision (core.solve_check.step_precision, what the panel and the report show) "
+              "against the realized Pi error, per frame: median of each, and the median of their ratio.", "",
+              "| clips | realized | precision | realized / precision |", "|---|---|---|---|"]
+    for config in totals:
+        error, precision = np.concatenate(realized[config]), np.concatenate(predicted[config])
+        known = np.isfinite(precision)
+        lines.append(f"| {config} | {np.median(error):.1%} | {np.median(precision[known]):.1%} | "
+                     f"{np.median(error[known] / precision[known]):.2f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -44,6 +44,8 @@ from .scene_reading import (
 from .tracking import (
     TRACK_CHUNK,
     read_reference_solve_steps,
+    settings_clip,
+    solve_precision,
     suspect_warning,
     suspects_in_range,
     track_chunks,
@@ -74,6 +76,8 @@ class TransferOutcome:
     precision_warning: str | None
     # The suspect solve frames of a TRACKING reference and what was done with them (tracking.suspect_warning).
     suspect_warning: str | None = None
+    # How precisely a TRACKING reference's solve fixes Pi over the range (tracking.SolvePrecision.message).
+    solve_precision: str | None = None
 
     def report_lines(self) -> list[tuple[str, str]]:
         """(level, message) lines for Blender's report system."""
@@ -103,6 +107,8 @@ class TransferOutcome:
                                      f"{frame_list(unconverged)}"))
         if self.precision_warning:
             lines.append(("WARNING", f"ParaScale: {self.precision_warning}"))
+        if self.solve_precision:
+            lines.append(("INFO", f"ParaScale: {self.solve_precision}"))
         if self.suspect_warning:
             lines.append(("WARNING", f"ParaScale: {self.suspect_warning}"))
         if result.framing is not None:
@@ -319,8 +325,10 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                           clip_scale=clip_scale, size_scale=float(np.sqrt(clip_scale[0] * clip_scale[1])),
                           euler_hint=euler_hint)
     transfer_record.store(camera, record)
+    precision = None if solve is None else solve_precision(settings_clip(reference_scene, settings), solve)
     return TransferOutcome(camera, result, reference_trajectory, record, np.asarray(pi_uncalibrated),
-                           float32_precision_warning(output.centres), record.suspects or None)
+                           float32_precision_warning(output.centres), record.suspects or None,
+                           None if precision is None else precision.within(frames).message())
 
 
 class ChunkedTransfer(ChunkedRun[TransferOutcome]):

@@ -42,7 +42,7 @@ from ..core.footage import (
 )
 from ..core.parallax import run_steps
 from ..core.poses import Trajectory
-from ..core.solve_check import SuspectFrames, suspect_frames
+from ..core.solve_check import SuspectFrames, step_precision, suspect_frames
 from ..core.statistics import DEFAULT_STATISTIC, normalize_statistic
 
 # The transfer's progress steps through a clip's tracks this many at a time (~50 ms for 1,000 markers each).
@@ -335,6 +335,66 @@ def tracking_suspects(scene: object, settings: object, solve: SolveData | None =
                          {f + offset: reasons for f, reasons in suspects.reasons.items()})
 
 
+@dataclass(frozen=True, eq=False)
+class SolvePrecision:
+    """How precisely a camera solve fixes each frame's Pi (core.solve_check.step_precision): scene frames (K,)
+    and the relative standard deviation of each one's step (NaN where the step is not defined)."""
+
+    frames: np.ndarray
+    precision: np.ndarray
+
+    def within(self, frames: np.ndarray) -> SolvePrecision:
+        keep = np.isin(self.frames, np.asarray(frames))
+        return SolvePrecision(self.frames[keep], self.precision[keep])
+
+    def figures(self) -> tuple[float, float, int] | None:
+        """(median precision, the worst, its frame) over the frames where it is known, else None."""
+        known = np.flatnonzero(np.isfinite(self.precision))
+        if known.size == 0:
+            return None
+        worst = int(known[np.argmax(self.precision[known])])
+        return float(np.median(self.precision[known])), float(self.precision[worst]), int(self.frames[worst])
+
+    def short(self) -> str:
+        """The sidebar's line: 'Pi precision: ±2.1% per frame, ±9.4% at frame 18', or why there is none."""
+        figures = self.figures()
+        if figures is None:
+            return "Pi precision: not known"
+        return f"Pi precision: ±{figures[0]:.1%} per frame, ±{figures[1]:.1%} at frame {figures[2]}"
+
+    def message(self) -> str:
+        """'the solve fixes each frame's Pi to about ±2.1% (one standard deviation, median over the frames;
+        ±9.4% at frame 18)', or why not."""
+        figures = self.figures()
+        if figures is None:
+            return "the solve's precision is not known at these frames"
+        return (f"the solve fixes each frame's Pi to about ±{figures[0]:.1%} (one standard deviation, median over "
+                f"the frames; ±{figures[1]:.1%} at frame {figures[2]})")
+
+
+def solve_precision(clip: object, solve: SolveData) -> SolvePrecision | None:
+    """The precision of a camera solve at each solved frame (scene frames), from the clip's focal length and
+    the solve's typical reprojection error: the median of its per-frame errors (a frame solved from a few
+    tracks fits them closely, so its own error understates the tracker's noise), else its average error.
+    None for an object's solve (its cameras are relative to the object)."""
+    if not solve.is_camera:
+        return None
+    errors = np.asarray(solve.camera_errors if solve.camera_errors is not None else [], dtype=np.float64)
+    errors = errors[np.isfinite(errors) & (errors > 0)]
+    pixel_error = float(np.median(errors)) if errors.size else float(solve.average_error)
+    observed = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, solve.solved_frames,
+                           solve.bundles.shape[0])
+    precision = step_precision(solve.solved_frames, solve.solved_cameras, solve.bundles, observed,
+                               float(clip_pixel_intrinsics(clip)[0]), pixel_error)
+    return SolvePrecision(solve.solved_frames + int(clip.frame_start) - 1, precision)
+
+
+def tracking_precision(scene: object, settings: object) -> SolvePrecision | None:
+    """The settings' clip's solve precision (scene frames). Raises DepthError like `read_solve`."""
+    clip = settings_clip(scene, settings)
+    return solve_precision(clip, read_solve(clip, getattr(settings, "tracking_object", "")))
+
+
 # What the Suspect Frames setting does (add-on property tracking_suspect_frames) and how the report says it.
 SUSPECT_ACTIONS = ("KEEP", "INTERPOLATE", "STOP")
 
@@ -463,11 +523,17 @@ def cached_summary(scene: object, settings: object) -> BundleSummary | str:
 
 
 _suspect_cache: dict[tuple, SuspectFrames | None] = {}
+_precision_cache: dict[tuple, SolvePrecision | None] = {}
 
 
 def cached_suspects(scene: object, settings: object) -> SuspectFrames | None:
     """The solve's suspect frames for the sidebar (scene frames), None when the clip cannot be read."""
     return _cached(_suspect_cache, scene, settings, tracking_suspects, lambda _error: None)
+
+
+def cached_precision(scene: object, settings: object) -> SolvePrecision | None:
+    """The solve's precision for the sidebar, None when the clip cannot be read or it is an object's solve."""
+    return _cached(_precision_cache, scene, settings, tracking_precision, lambda _error: None)
 
 
 MAIN_PANEL = "VIEW3D_PT_parascale"
@@ -518,6 +584,9 @@ def _make_panel() -> type:
                 col.label(text=f"{below.size} frame(s) below {summary.min_bundles}: {frame_list(below, 6)}",
                           icon="ERROR")
                 col.label(text="These frames have no depth: lower Min Bundles or track more features")
+            precision = cached_precision(scene, settings)
+            if precision is not None:
+                layout.label(text=precision.short(), icon="INFO")
             suspects = cached_suspects(scene, settings)
             if suspects:
                 row = layout.row()
@@ -545,3 +614,4 @@ def unregister() -> None:
         bpy.utils.unregister_class(_panel_classes.pop())
     _summary_cache.clear()
     _suspect_cache.clear()
+    _precision_cache.clear()

@@ -14,13 +14,14 @@ plain numpy; Pi*_t = ||C*_t - C*_{t-1}|| / Zbar*_t with the known centres.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import bpy
 import footage as F
 import numpy as np
 import pytest
 from parascale.core.depth import PointsDepth, Views
-from parascale.core.errors import DepthError, NoDepthError
+from parascale.core.errors import DepthError, NoDepthError, frame_list
 from parascale.core.footage import external_reference
 from parascale.core.parallax import parallax_numbers, transfer
 from parascale.core.poses import Trajectory
@@ -573,6 +574,23 @@ def test_partial_solve_names_its_bad_frames(partial_footage: F.Footage, addon: o
     installed = import_module(module_name() + ".parascale_blender.tracking")
     assert installed.cached_suspects(scene, solved.settings).frames.tolist() == suspects.frames.tolist()
 
+    # How precisely the solve fixes Pi (core.solve_check.step_precision through tracking.solve_precision): the
+    # last frames, resected from 5 tracks, are fixed several times less precisely than the solve's median.
+    precision = tracking.tracking_precision(scene, solved.settings)
+    typical = float(np.nanmedian(precision.precision))
+    print(f"[precision] {precision.message()}; at frames 18-20: {np.round(precision.precision[-3:], 3)}")
+    assert precision.frames.tolist() == frames.tolist() and np.isnan(precision.precision[0])
+    assert np.all(precision.precision[-2:] > 2 * typical)
+    assert installed.cached_precision(scene, solved.settings).message() == precision.message()
+    assert precision.short().startswith("Pi precision: ±") and precision.short().endswith(f"at frame {last}")
+    # The sidebar sub-panel as Blender draws it (a stand-in layout records its labels: no UI headless).
+    labels: list[str] = []
+    layout = SimpleNamespace(prop=lambda *a, **k: None, prop_search=lambda *a, **k: None,
+                             label=lambda text="", **k: labels.append(text))
+    layout.column = layout.row = lambda **k: layout
+    installed._panel_classes[0].draw(SimpleNamespace(layout=layout), bpy.context)
+    assert precision.short() in labels and f"Suspect solve frames: {frame_list(suspects.frames, 6)}" in labels
+
     # The operator: a 1:50 miniature measured by its geometry, over the solved range.
     scene.frame_start, scene.frame_end = 1, last
     collection = _miniature(scene, 0.02, np.array([100.0, -40.0, 3.0]))
@@ -592,6 +610,7 @@ def test_partial_solve_names_its_bad_frames(partial_footage: F.Footage, addon: o
         for frame in bad:
             assert f" {int(frame)} (" in warnings[0]
         assert outcome.record.suspects == warnings[0].removeprefix("ParaScale: ")
+        assert ("INFO", f"ParaScale: {precision.within(outcome.record.frames).message()}") in outcome.report_lines()
         print(f"[{action}] {warnings[0]}")
         if action == "STOP":
             assert outcome.record.frames.tolist() == list(range(1, int(suspects.frames[0])))
