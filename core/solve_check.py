@@ -213,7 +213,7 @@ def suspect_frames(frames: np.ndarray, centres: np.ndarray, solved: np.ndarray |
     return SuspectFrames(frames[index].astype(int), mask, {int(frames[i]): reasons[int(i)] for i in index})
 
 
-# (views x points) entries of the Jacobian built at once by step_precision (12 float64 each: about 20 MB).
+# Observations step_precision takes at once (its 6 x 6 products: about 60 MB of float64).
 _PRECISION_ENTRIES = 200_000
 
 
@@ -237,36 +237,45 @@ def step_precision(frames: np.ndarray, cameras: np.ndarray, bundles: np.ndarray,
     cameras = np.asarray(cameras, dtype=np.float64)
     bundles = np.asarray(bundles, dtype=np.float64).reshape(-1, 3)
     observed = np.asarray(observed, dtype=bool) & np.all(np.isfinite(bundles), axis=1)[None]
-    k, n_points = observed.shape
+    k = observed.shape[0]
     rotations, centres = cameras[:, :3, :3], cameras[:, :3, 3]
-    centre_cov = np.full((k, 3, 3), np.nan)
-    chunk = max(1, _PRECISION_ENTRIES // max(n_points, 1))
-    for start in range(0, k, chunk):
-        stop = min(start + chunk, k)
-        rot = rotations[start:stop]
-        p = np.einsum("nji,npj->npi", rot, np.nan_to_num(bundles)[None] - centres[start:stop, None, :])
-        depth = -p[..., 2]
-        used = observed[start:stop] & (depth > 0)
+    normal = np.zeros((k, 6, 6))
+    count = np.zeros(k, dtype=np.int64)
+    # Only the observations count: (frame, bundle) pairs in frame order, a chunk at a time. The centre is
+    # taken in the camera's own axes (p = R^T X - c, so dp/dc = -I), its covariance turned into the solve's
+    # axes below; each frame's J^T J is one matrix product over its run of pairs.
+    rows, columns = np.nonzero(observed)
+    for start in range(0, rows.size, _PRECISION_ENTRIES):
+        row, column = rows[start:start + _PRECISION_ENTRIES], columns[start:start + _PRECISION_ENTRIES]
+        p = ((bundles[column] - centres[row])[:, None, :] @ rotations[row])[:, 0]
+        depth = -p[:, 2]
+        used = depth > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = np.where(used, 1.0 / depth, 0.0)
-        # d(pixel)/d(camera point): u = f x / z, v = f y / z with z = -p_z.
-        d_pixel = np.zeros(p.shape[:2] + (2, 3))
-        d_pixel[..., 0, 0] = d_pixel[..., 1, 1] = focal_px * inv
-        d_pixel[..., 0, 2] = focal_px * p[..., 0] * inv ** 2
-        d_pixel[..., 1, 2] = focal_px * p[..., 1] * inv ** 2
-        # d(camera point)/d(centre) = -R^T; d(camera point)/d(rotation w, R -> R exp([w]x)) = [p]x.
-        skew = np.zeros(p.shape[:2] + (3, 3))
-        skew[..., 0, 1], skew[..., 0, 2], skew[..., 1, 2] = -p[..., 2], p[..., 1], -p[..., 0]
-        skew[..., 1, 0], skew[..., 2, 0], skew[..., 2, 1] = p[..., 2], -p[..., 1], p[..., 0]
-        jacobian = np.concatenate([np.einsum("npij,nkj->npik", d_pixel, -rot), d_pixel @ skew], axis=-1)
-        jacobian *= used[..., None, None]
-        normal = np.einsum("npri,nprj->nij", jacobian, jacobian)
-        # Inverse through the eigenvalues: a camera its bundles leave undetermined has a (near) zero one.
-        values, vectors = np.linalg.eigh(normal)
-        determined = (used.sum(axis=1) >= 3) & (values[:, 0] > 1e-12 * np.maximum(values[:, -1], 1e-300))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inverse = np.einsum("nik,nk,njk->nij", vectors, 1.0 / values, vectors)
-        centre_cov[start:stop] = np.where(determined[:, None, None], inverse[:, :3, :3], np.nan)
+        # Pixel u = f x / z, v = f y / z with z = -p_z; rows of d(pixel)/d(camera point): (f/z)(1, 0, x/z) and
+        # (f/z)(0, 1, y/z). d(camera point)/d(camera-axes centre) = -I; d(camera point)/d(rotation w, R -> R
+        # exp([w]x)) = [p]x, written out: row (1, 0, a) [p]x = (-a p_y, a p_x - p_z, p_y) and row (0, 1, b) [p]x
+        # = (p_z - b p_y, b p_x, -p_x).
+        a, b = p[:, 0] * inv, p[:, 1] * inv
+        jacobian = np.zeros((row.size, 2, 6))
+        jacobian[:, 0, 0] = jacobian[:, 1, 1] = -1.0
+        jacobian[:, 0, 2], jacobian[:, 1, 2] = -a, -b
+        jacobian[:, 0, 3], jacobian[:, 0, 4], jacobian[:, 0, 5] = -a * p[:, 1], a * p[:, 0] - p[:, 2], p[:, 1]
+        jacobian[:, 1, 3], jacobian[:, 1, 4], jacobian[:, 1, 5] = p[:, 2] - b * p[:, 1], b * p[:, 0], -p[:, 0]
+        jacobian *= (focal_px * inv)[:, None, None]
+        jacobian = jacobian.reshape(-1, 6)
+        edges = np.flatnonzero(np.r_[True, row[1:] != row[:-1], True])
+        for first, stop in zip(edges[:-1], edges[1:], strict=True):
+            block = jacobian[2 * first:2 * stop]
+            normal[row[first]] += block.T @ block
+            count[row[first]] += int(used[first:stop].sum())
+    # Inverse through the eigenvalues: a camera its bundles leave undetermined has a (near) zero one.
+    values, vectors = np.linalg.eigh(normal)
+    determined = (count >= 3) & (values[:, 0] > 1e-12 * np.maximum(values[:, -1], 1e-300))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inverse = np.einsum("nik,nk,njk->nij", vectors, 1.0 / values, vectors)
+    centre_cov = np.where(determined[:, None, None], rotations @ inverse[:, :3, :3] @ rotations.transpose(0, 2, 1),
+                          np.nan)
     precision = np.full(k, np.nan)
     if k < 2:
         return precision
