@@ -351,15 +351,18 @@ def summarize(cache: Path, command: str = ".venv/bin/python bench/footage_statis
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def footage_options(description: str, stem: str) -> tuple[argparse.Namespace, tuple[int, int], Path, Path]:
+    """The options of a footage benchmark (this one, bench/suspect_frames.py): --resolution, --cache, --reuse,
+    --output. Returns the arguments, the footage size, the cache folder (one per size under the temporary
+    folder by default, parascale-<stem>[-WxH]) and the results file (bench/results/<stem>[_WxH].md)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--resolution", default="x".join(map(str, DEFAULT_RESOLUTION)),
                         help="footage size WIDTHxHEIGHT (default %(default)s)")
     parser.add_argument("--cache", type=Path, help="folder of the rendered and solved data (default: one per "
                         "resolution under the temporary folder)")
-    parser.add_argument("--reuse", action="store_true", help="compare the cached data again, render nothing")
-    parser.add_argument("--output", type=Path, help="results file (default: bench/results/footage_statistic.md, "
-                        "footage_statistic_WxH.md for another resolution)")
+    parser.add_argument("--reuse", action="store_true", help="read the cached data again, render nothing")
+    parser.add_argument("--output", type=Path, help=f"results file (default: bench/results/{stem}.md, "
+                        f"{stem}_WxH.md for another resolution)")
     args = parser.parse_args()
     try:
         width, height = (int(v) for v in args.resolution.lower().split("x"))
@@ -368,9 +371,15 @@ def main() -> int:
     if width < 16 or height < 16:
         parser.error(f"--resolution {args.resolution!r}: at least 16x16")
     suffix = "" if (width, height) == DEFAULT_RESOLUTION else f"_{width}x{height}"
-    cache = args.cache or Path(tempfile.gettempdir()) / f"parascale-footage-statistic{suffix.replace('_', '-')}"
-    output = args.output or REPO_ROOT / "bench" / "results" / f"footage_statistic{suffix}.md"
+    cache = args.cache or Path(tempfile.gettempdir()) / f"parascale-{stem.replace('_', '-')}{suffix.replace('_', '-')}"
+    output = args.output or REPO_ROOT / "bench" / "results" / f"{stem}{suffix}.md"
     cache.mkdir(parents=True, exist_ok=True)
+    return args, (width, height), cache, output
+
+
+def main() -> int:
+    args, (width, height), cache, output = footage_options(__doc__.split("\n")[0], "footage_statistic")
+    suffix = "" if (width, height) == DEFAULT_RESOLUTION else f"_{width}x{height}"
     if not args.reuse:
         for name, path, seed, detect in SCENES:
             collect(cache, name, path, seed, detect, (width, height))

@@ -24,9 +24,7 @@ drift of the solve cancels as it does in the transfer. A frame is "bad" when tha
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +34,7 @@ for folder in ("tests", "bench"):
     if str(REPO_ROOT / folder) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / folder))
 
-from footage_statistic import pi_errors  # noqa: E402
+from footage_statistic import DEFAULT_RESOLUTION, footage_options, pi_errors  # noqa: E402
 from machine import machine_line  # noqa: E402
 
 N_FRAMES = 30
@@ -51,7 +49,6 @@ CONFIGS = (
 )
 PATHS = ("truck", "walk", "orbit")
 BAD, GOOD = 0.08, 0.03
-DEFAULT_RESOLUTION = (320, 180)
 
 
 def collect(cache: Path, name: str, path: str, seed: int, detect: tuple[int, ...], spacing: int,
@@ -181,24 +178,8 @@ def summarize(cache: Path, names: list[str], command: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--resolution", default="x".join(map(str, DEFAULT_RESOLUTION)),
-                        help="footage size WIDTHxHEIGHT (default %(default)s)")
-    parser.add_argument("--cache", type=Path, help="folder of the solved data (default: under the temporary folder)")
-    parser.add_argument("--reuse", action="store_true", help="read the cached data again, render nothing")
-    parser.add_argument("--output", type=Path, help="results file (default: bench/results/suspect_frames.md, "
-                        "suspect_frames_WxH.md for another resolution)")
-    args = parser.parse_args()
-    try:
-        width, height = (int(v) for v in args.resolution.lower().split("x"))
-    except ValueError:
-        parser.error(f"--resolution {args.resolution!r}: expected WIDTHxHEIGHT, e.g. 640x360")
-    if width < 16 or height < 16:
-        parser.error(f"--resolution {args.resolution!r}: at least 16x16")
+    args, (width, height), cache, output = footage_options(__doc__.split("\n")[0], "suspect_frames")
     suffix = "" if (width, height) == DEFAULT_RESOLUTION else f"_{width}x{height}"
-    cache = args.cache or Path(tempfile.gettempdir()) / f"parascale-suspect-frames{suffix.replace('_', '-')}"
-    output = args.output or REPO_ROOT / "bench" / "results" / f"suspect_frames{suffix}.md"
-    cache.mkdir(parents=True, exist_ok=True)
     names = []
     for config, detect, spacing in CONFIGS:
         for path in PATHS:
