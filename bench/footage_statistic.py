@@ -351,10 +351,11 @@ def summarize(cache: Path, command: str = ".venv/bin/python bench/footage_statis
     return "\n".join(lines) + "\n"
 
 
-def footage_options(description: str, stem: str) -> tuple[argparse.Namespace, tuple[int, int], Path, Path]:
-    """The options of a footage benchmark (this one, bench/suspect_frames.py): --resolution, --cache, --reuse,
-    --output. Returns the arguments, the footage size, the cache folder (one per size under the temporary
-    folder by default, parascale-<stem>[-WxH]) and the results file (bench/results/<stem>[_WxH].md)."""
+def footage_options(description: str, stem: str) -> tuple[argparse.Namespace, tuple[int, int], Path, Path, str]:
+    """The options of a footage benchmark bench/<stem>.py (this one, bench/suspect_frames.py): --resolution,
+    --cache, --reuse, --output. Returns the arguments, the footage size, the cache folder (one per size under
+    the temporary folder by default, parascale-<stem>[-WxH]), the results file (bench/results/<stem>[_WxH].md)
+    and the command that reproduces it, for the results' header."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--resolution", default="x".join(map(str, DEFAULT_RESOLUTION)),
                         help="footage size WIDTHxHEIGHT (default %(default)s)")
@@ -374,21 +375,24 @@ def footage_options(description: str, stem: str) -> tuple[argparse.Namespace, tu
     cache = args.cache or Path(tempfile.gettempdir()) / f"parascale-{stem.replace('_', '-')}{suffix.replace('_', '-')}"
     output = args.output or REPO_ROOT / "bench" / "results" / f"{stem}{suffix}.md"
     cache.mkdir(parents=True, exist_ok=True)
-    return args, (width, height), cache, output
+    command = f".venv/bin/python bench/{stem}.py" + (f" --resolution {width}x{height}" if suffix else "")
+    return args, (width, height), cache, output, command
 
 
-def main() -> int:
-    args, (width, height), cache, output = footage_options(__doc__.split("\n")[0], "footage_statistic")
-    suffix = "" if (width, height) == DEFAULT_RESOLUTION else f"_{width}x{height}"
-    if not args.reuse:
-        for name, path, seed, detect in SCENES:
-            collect(cache, name, path, seed, detect, (width, height))
-    command = ".venv/bin/python bench/footage_statistic.py" + (f" --resolution {width}x{height}" if suffix else "")
-    text = summarize(cache, command)
+def publish(output: Path, text: str) -> int:
+    """Write the results file and print it; the exit status."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     print(text)
     return 0
+
+
+def main() -> int:
+    args, size, cache, output, command = footage_options(__doc__.split("\n")[0], "footage_statistic")
+    if not args.reuse:
+        for name, path, seed, detect in SCENES:
+            collect(cache, name, path, seed, detect, size)
+    return publish(output, summarize(cache, command))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ for folder in ("tests", "bench"):
     if str(REPO_ROOT / folder) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT / folder))
 
-from footage_statistic import DEFAULT_RESOLUTION, footage_options, pi_errors  # noqa: E402
+from footage_statistic import footage_options, pi_errors, publish  # noqa: E402
 from machine import machine_line  # noqa: E402
 
 N_FRAMES = 30
@@ -178,8 +178,7 @@ def summarize(cache: Path, names: list[str], command: str) -> str:
 
 
 def main() -> int:
-    args, (width, height), cache, output = footage_options(__doc__.split("\n")[0], "suspect_frames")
-    suffix = "" if (width, height) == DEFAULT_RESOLUTION else f"_{width}x{height}"
+    args, size, cache, output, command = footage_options(__doc__.split("\n")[0], "suspect_frames")
     names = []
     for config, detect, spacing in CONFIGS:
         for path in PATHS:
@@ -187,13 +186,8 @@ def main() -> int:
                 name = f"{config}-{path}-{seed}"
                 names.append(name)
                 if not args.reuse:
-                    collect(cache, name, path, seed, detect, spacing, (width, height))
-    command = ".venv/bin/python bench/suspect_frames.py" + (f" --resolution {width}x{height}" if suffix else "")
-    text = summarize(cache, names, command)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    print(text)
-    return 0
+                    collect(cache, name, path, seed, detect, spacing, size)
+    return publish(output, summarize(cache, names, command))
 
 
 if __name__ == "__main__":
