@@ -269,9 +269,12 @@ def step_precision(frames: np.ndarray, cameras: np.ndarray, bundles: np.ndarray,
             block = jacobian[2 * first:2 * stop]
             normal[row[first]] += block.T @ block
             count[row[first]] += int(used[first:stop].sum())
-    # Inverse through the eigenvalues: a camera its bundles leave undetermined has a (near) zero one.
+    # Inverse through the eigenvalues: a camera its bundles leave undetermined has a (near) zero one; one
+    # whose pose is not finite has no precision (eigh refuses non-finite input).
+    finite = np.all(np.isfinite(normal), axis=(1, 2)) & np.all(np.isfinite(cameras[:, :3, :]), axis=(1, 2))
+    normal[~finite] = 0.0
     values, vectors = np.linalg.eigh(normal)
-    determined = (count >= 3) & (values[:, 0] > 1e-12 * np.maximum(values[:, -1], 1e-300))
+    determined = finite & (count >= 3) & (values[:, 0] > 1e-12 * np.maximum(values[:, -1], 1e-300))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         inverse = np.einsum("nik,nk,njk->nij", vectors, 1.0 / values, vectors)
     centre_cov = np.where(determined[:, None, None], rotations @ inverse[:, :3, :3] @ rotations.transpose(0, 2, 1),

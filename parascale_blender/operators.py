@@ -314,6 +314,10 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
         suspects=suspect_warning(suspects, suspect_action, frames) if suspects else "",
         **transfer_record.framing_fields(result.framing))
 
+    # How precisely the solve fixes Pi over the range (a TRACKING reference).
+    precision = None if solve is None else solve_precision(settings_clip(reference_scene, settings), solve)
+    precision_note = None if precision is None else precision.within(frames).message()
+
     # Everything that can fail on bad input has run: from here on the scene is changed.
     rotation_mode = _output_rotation_mode(reference)
     euler_hint = (np.array(target_start.rotation_euler) if target_start.rotation_mode == rotation_mode
@@ -325,10 +329,8 @@ def transfer_camera_move_steps(context: bpy.types.Context, settings: object | No
                           clip_scale=clip_scale, size_scale=float(np.sqrt(clip_scale[0] * clip_scale[1])),
                           euler_hint=euler_hint)
     transfer_record.store(camera, record)
-    precision = None if solve is None else solve_precision(settings_clip(reference_scene, settings), solve)
     return TransferOutcome(camera, result, reference_trajectory, record, np.asarray(pi_uncalibrated),
-                           float32_precision_warning(output.centres), record.suspects or None,
-                           None if precision is None else precision.within(frames).message())
+                           float32_precision_warning(output.centres), record.suspects or None, precision_note)
 
 
 class ChunkedTransfer(ChunkedRun[TransferOutcome]):

@@ -203,6 +203,11 @@ def test_step_precision_undetermined_cameras_and_gaps():
     assert np.isnan(precision[0]) and np.isfinite(precision[1]) and precision[1] > 0
     assert np.isnan(precision[2])  # into the undetermined camera
     assert np.isnan(precision[3])  # across the gap 12 -> 14
+    broken = cameras.copy()
+    broken[1, 0, 3] = np.nan  # a camera that is not finite has no precision, and takes none from the others
+    all_seen = np.ones((4, 20), dtype=bool)
+    np.testing.assert_array_equal(np.isnan(step_precision(np.arange(4), broken, points, all_seen, 300.0, 0.3)),
+                                  [True, True, True, False])
     # Gauge-free: the solve scaled and moved gives the same figures.
     q = Rotation.from_euler("zyx", [30, -20, 10], degrees=True).as_matrix()
     moved = cameras.copy()
