@@ -285,16 +285,18 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
     return probe
 
 
-def bundle_counts(scene: object, settings: object, trajectory: Trajectory | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def bundle_counts(scene: object, settings: object, trajectory: Trajectory | None = None,
+                  solve: SolveData | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scene frames, bundles in view at each) for the sidebar. With a trajectory, exactly what
     `tracking_depth_probe` sees from it; without, from the solve alone through the clip's own camera
-    (focal length, principal point, frame size) over the solved frames: no frame stepping, cheap."""
+    (focal length, principal point, frame size) over the solved frames: no frame stepping, cheap. `solve`:
+    the clip's solve when it has been read already."""
     if trajectory is not None:
-        probe = tracking_depth_probe(scene, settings, trajectory, require_all=False)
+        probe = tracking_depth_probe(scene, settings, trajectory, require_all=False, solve=solve)
         return trajectory.frames.astype(np.int64), probe.counts(Views.of(trajectory))
     clip = settings_clip(scene, settings)
-    solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    if solve is None:
+        solve = read_solve(clip, getattr(settings, "tracking_object", ""))
     clip_frames = solve.solved_frames.astype(np.float64)
     _, mask = _frame_layout(solve, clip_frames, bool(getattr(settings, "tracking_markers_only", False)))
     local = solve_space_points(solve.bundles, solve.solved_cameras, solve.scale)
@@ -389,10 +391,11 @@ def solve_precision(clip: object, solve: SolveData) -> SolvePrecision | None:
     return SolvePrecision(solve.solved_frames + int(clip.frame_start) - 1, precision)
 
 
-def tracking_precision(scene: object, settings: object) -> SolvePrecision | None:
-    """The settings' clip's solve precision (scene frames). Raises DepthError like `read_solve`."""
+def tracking_precision(scene: object, settings: object, solve: SolveData | None = None) -> SolvePrecision | None:
+    """The settings' clip's solve precision (scene frames). Raises DepthError like `read_solve`. `solve`: the
+    clip's solve when it has been read already."""
     clip = settings_clip(scene, settings)
-    return solve_precision(clip, read_solve(clip, getattr(settings, "tracking_object", "")))
+    return solve_precision(clip, solve or read_solve(clip, getattr(settings, "tracking_object", "")))
 
 
 # What the Suspect Frames setting does (add-on property tracking_suspect_frames) and how the report says it.
@@ -476,9 +479,9 @@ class BundleSummary:
         return f"{below.size} frame(s) see fewer than {self.min_bundles} bundles: {frame_list(below)}"
 
 
-def bundle_summary(scene: object, settings: object) -> BundleSummary:
+def bundle_summary(scene: object, settings: object, solve: SolveData | None = None) -> BundleSummary:
     """Bundles in view per solved frame (through the clip's camera) against the settings' threshold."""
-    frames, counts = bundle_counts(scene, settings)
+    frames, counts = bundle_counts(scene, settings, solve=solve)
     return BundleSummary(frames, counts, int(getattr(settings, "tracking_min_bundles", 8)))
 
 
@@ -517,9 +520,29 @@ def _cached(cache: dict, scene: object, settings: object, compute: Callable[[obj
     return cache[key]
 
 
+# The sidebar's three figures (bundles in view, suspect frames, precision) share one read of the solve, kept
+# for the current clip and settings only: a large clip's markers take tens of MB.
+_panel_solve_cache: dict[tuple, SolveData | None] = {}
+
+
+def panel_solve(scene: object, settings: object) -> SolveData | None:
+    """The settings' clip's solve for the sidebar, read once per change of clip or settings; None when it
+    cannot be read (each figure then reads it again and says why)."""
+    key = _summary_key(scene, settings)
+    if key not in _panel_solve_cache:
+        _panel_solve_cache.clear()
+        try:
+            _panel_solve_cache[key] = read_solve(settings_clip(scene, settings),
+                                                 getattr(settings, "tracking_object", ""))
+        except ParaScaleError:
+            _panel_solve_cache[key] = None
+    return _panel_solve_cache[key]
+
+
 def cached_summary(scene: object, settings: object) -> BundleSummary | str:
     """The bundle summary, or the one-line reason there is none (no clip, not solved, ...)."""
-    return _cached(_summary_cache, scene, settings, bundle_summary, str)
+    return _cached(_summary_cache, scene, settings,
+                   lambda sc, st: bundle_summary(sc, st, panel_solve(sc, st)), str)
 
 
 _suspect_cache: dict[tuple, SuspectFrames | None] = {}
@@ -528,12 +551,14 @@ _precision_cache: dict[tuple, SolvePrecision | None] = {}
 
 def cached_suspects(scene: object, settings: object) -> SuspectFrames | None:
     """The solve's suspect frames for the sidebar (scene frames), None when the clip cannot be read."""
-    return _cached(_suspect_cache, scene, settings, tracking_suspects, lambda _error: None)
+    return _cached(_suspect_cache, scene, settings,
+                   lambda sc, st: tracking_suspects(sc, st, panel_solve(sc, st)), lambda _error: None)
 
 
 def cached_precision(scene: object, settings: object) -> SolvePrecision | None:
     """The solve's precision for the sidebar, None when the clip cannot be read or it is an object's solve."""
-    return _cached(_precision_cache, scene, settings, tracking_precision, lambda _error: None)
+    return _cached(_precision_cache, scene, settings,
+                   lambda sc, st: tracking_precision(sc, st, panel_solve(sc, st)), lambda _error: None)
 
 
 MAIN_PANEL = "VIEW3D_PT_parascale"
@@ -615,3 +640,4 @@ def unregister() -> None:
     _summary_cache.clear()
     _suspect_cache.clear()
     _precision_cache.clear()
+    _panel_solve_cache.clear()

@@ -543,7 +543,7 @@ def _step_errors(clip: bpy.types.MovieClip) -> tuple[np.ndarray, np.ndarray]:
     return frames, np.r_[0.0, np.abs(scale * solved / truth - 1.0)]
 
 
-def test_partial_solve_names_its_bad_frames(partial_footage: F.Footage, addon: object):
+def test_partial_solve_names_its_bad_frames(partial_footage: F.Footage, addon: object, monkeypatch):
     from parascale.parascale_blender.operators import transfer_camera_move
     from parascale.tools.blender_install import ensure_enabled
 
@@ -588,8 +588,17 @@ def test_partial_solve_names_its_bad_frames(partial_footage: F.Footage, addon: o
     layout = SimpleNamespace(prop=lambda *a, **k: None, prop_search=lambda *a, **k: None,
                              label=lambda text="", **k: labels.append(text))
     layout.column = layout.row = lambda **k: layout
+    for cache in (installed._summary_cache, installed._suspect_cache, installed._precision_cache,
+                  installed._panel_solve_cache):
+        cache.clear()
+    reads = []
+    read_solve = installed.read_solve
+    monkeypatch.setattr(installed, "read_solve", lambda *a, **k: reads.append(a) or read_solve(*a, **k))
     installed._panel_classes[0].draw(SimpleNamespace(layout=layout), bpy.context)
     assert precision.short() in labels and f"Suspect solve frames: {frame_list(suspects.frames, 6)}" in labels
+    assert any(text.startswith("Bundles in view: min ") for text in labels)
+    assert len(reads) == 1  # the three figures share one read of the clip
+    monkeypatch.undo()
 
     # The operator: a 1:50 miniature measured by its geometry, over the solved range.
     scene.frame_start, scene.frame_end = 1, last
