@@ -162,6 +162,8 @@ def suspect_frames(frames: np.ndarray, centres: np.ndarray, solved: np.ndarray |
         raise DepthError(f"{centres.shape[0]} camera centres for {n} frames")
     solved = np.ones(n, dtype=bool) if solved is None else np.asarray(solved, dtype=bool)
     solved = solved & np.all(np.isfinite(centres), axis=1)
+    # A centre that is not finite is not solved; as NaN it drops out of the arithmetic without a warning.
+    centres = np.where(solved[:, None], centres, np.nan)
     reasons: dict[int, list[str]] = {}
 
     def flag(where: np.ndarray, phrase: object) -> None:
@@ -245,46 +247,48 @@ def step_precision(frames: np.ndarray, cameras: np.ndarray, bundles: np.ndarray,
     # taken in the camera's own axes (p = R^T X - c, so dp/dc = -I), its covariance turned into the solve's
     # axes below; each frame's J^T J is one matrix product over its run of pairs.
     rows, columns = np.nonzero(observed)
-    for start in range(0, rows.size, _PRECISION_ENTRIES):
-        row, column = rows[start:start + _PRECISION_ENTRIES], columns[start:start + _PRECISION_ENTRIES]
-        p = ((bundles[column] - centres[row])[:, None, :] @ rotations[row])[:, 0]
-        depth = -p[:, 2]
-        used = depth > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
+    # A camera or bundle that is not finite, or beyond float range, yields NaN or inf here: such a camera
+    # is found below (not finite) and has no precision.
+    with np.errstate(all="ignore"):
+        for start in range(0, rows.size, _PRECISION_ENTRIES):
+            row, column = rows[start:start + _PRECISION_ENTRIES], columns[start:start + _PRECISION_ENTRIES]
+            p = ((bundles[column] - centres[row])[:, None, :] @ rotations[row])[:, 0]
+            depth = -p[:, 2]
+            used = depth > 0
             inv = np.where(used, 1.0 / depth, 0.0)
-        # Pixel u = f x / z, v = f y / z with z = -p_z; rows of d(pixel)/d(camera point): (f/z)(1, 0, x/z) and
-        # (f/z)(0, 1, y/z). d(camera point)/d(camera-axes centre) = -I; d(camera point)/d(rotation w, R -> R
-        # exp([w]x)) = [p]x, written out: row (1, 0, a) [p]x = (-a p_y, a p_x - p_z, p_y) and row (0, 1, b) [p]x
-        # = (p_z - b p_y, b p_x, -p_x).
-        a, b = p[:, 0] * inv, p[:, 1] * inv
-        jacobian = np.zeros((row.size, 2, 6))
-        jacobian[:, 0, 0] = jacobian[:, 1, 1] = -1.0
-        jacobian[:, 0, 2], jacobian[:, 1, 2] = -a, -b
-        jacobian[:, 0, 3], jacobian[:, 0, 4], jacobian[:, 0, 5] = -a * p[:, 1], a * p[:, 0] - p[:, 2], p[:, 1]
-        jacobian[:, 1, 3], jacobian[:, 1, 4], jacobian[:, 1, 5] = p[:, 2] - b * p[:, 1], b * p[:, 0], -p[:, 0]
-        jacobian *= (focal_px * inv)[:, None, None]
-        jacobian = jacobian.reshape(-1, 6)
-        edges = np.flatnonzero(np.r_[True, row[1:] != row[:-1], True])
-        for first, stop in zip(edges[:-1], edges[1:], strict=True):
-            block = jacobian[2 * first:2 * stop]
-            normal[row[first]] += block.T @ block
-            count[row[first]] += int(used[first:stop].sum())
+            # Pixel u = f x / z, v = f y / z with z = -p_z; rows of d(pixel)/d(camera point): (f/z)(1, 0, x/z) and
+            # (f/z)(0, 1, y/z). d(camera point)/d(camera-axes centre) = -I; d(camera point)/d(rotation w, R -> R
+            # exp([w]x)) = [p]x, written out: row (1, 0, a) [p]x = (-a p_y, a p_x - p_z, p_y) and row (0, 1, b) [p]x
+            # = (p_z - b p_y, b p_x, -p_x).
+            a, b = p[:, 0] * inv, p[:, 1] * inv
+            jacobian = np.zeros((row.size, 2, 6))
+            jacobian[:, 0, 0] = jacobian[:, 1, 1] = -1.0
+            jacobian[:, 0, 2], jacobian[:, 1, 2] = -a, -b
+            jacobian[:, 0, 3], jacobian[:, 0, 4], jacobian[:, 0, 5] = -a * p[:, 1], a * p[:, 0] - p[:, 2], p[:, 1]
+            jacobian[:, 1, 3], jacobian[:, 1, 4], jacobian[:, 1, 5] = p[:, 2] - b * p[:, 1], b * p[:, 0], -p[:, 0]
+            jacobian *= (focal_px * inv)[:, None, None]
+            jacobian = jacobian.reshape(-1, 6)
+            edges = np.flatnonzero(np.r_[True, row[1:] != row[:-1], True])
+            for first, stop in zip(edges[:-1], edges[1:], strict=True):
+                block = jacobian[2 * first:2 * stop]
+                normal[row[first]] += block.T @ block
+                count[row[first]] += int(used[first:stop].sum())
     # Inverse through the eigenvalues: a camera its bundles leave undetermined has a (near) zero one; one
     # whose pose is not finite has no precision (eigh refuses non-finite input).
     finite = np.all(np.isfinite(normal), axis=(1, 2)) & np.all(np.isfinite(cameras[:, :3, :]), axis=(1, 2))
     normal[~finite] = 0.0
     values, vectors = np.linalg.eigh(normal)
     determined = finite & (count >= 3) & (values[:, 0] > 1e-12 * np.maximum(values[:, -1], 1e-300))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with np.errstate(all="ignore"):
         inverse = np.einsum("nik,nk,njk->nij", vectors, 1.0 / values, vectors)
-    centre_cov = np.where(determined[:, None, None], rotations @ inverse[:, :3, :3] @ rotations.transpose(0, 2, 1),
-                          np.nan)
+        centre_cov = np.where(determined[:, None, None],
+                              rotations @ inverse[:, :3, :3] @ rotations.transpose(0, 2, 1), np.nan)
     precision = np.full(k, np.nan)
     if k < 2:
         return precision
-    step = np.diff(centres, axis=0)
-    length = np.linalg.norm(step, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):
+        step = np.diff(centres, axis=0)
+        length = np.linalg.norm(step, axis=1)
         direction = step / length[:, None]
         variance = np.einsum("ki,kij,kj->k", direction, centre_cov[1:] + centre_cov[:-1], direction)
         relative = float(pixel_error) * np.sqrt(variance) / length

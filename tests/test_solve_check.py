@@ -3,8 +3,12 @@ Against Blender's own partial solve: test_tracking.py."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from parascale.core.errors import DepthError
 from parascale.core.poses import Trajectory, rotation_angle
 from parascale.core.solve_check import interpolate_poses, step_precision, suspect_frames, trusted_span
@@ -216,3 +220,36 @@ def test_step_precision_undetermined_cameras_and_gaps():
     again = step_precision(np.array([10, 11, 12, 14]), moved, 0.07 * points @ q.T + [3.0, -1.0, 2.0], observed,
                            300.0, 0.3)
     np.testing.assert_allclose(again, precision, rtol=1e-9, equal_nan=True)
+
+
+_magnitude = st.sampled_from([0.0, 1e-9, 1.0, 1e9, 1e30])
+_special = st.sampled_from([None, np.nan, np.inf, -np.inf, 0.0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 12), st.integers(0, 6), _magnitude, _magnitude, _special, _special, st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_any_solve_gives_figures_or_nan_without_a_warning(k, p, spread, size, camera_value, point_value, pair,
+                                                            seed):
+    """Hostile solves (cameras or bundles not finite, coincident, far beyond the scene, no observations, no
+    pixel error): step_precision and suspect_frames give their figures or NaN, with no exception and no numpy
+    warning (warnings are turned into errors here)."""
+    rng = np.random.default_rng(seed)
+    cameras = np.tile(np.eye(4), (k, 1, 1))
+    cameras[:, :3, 3] = rng.normal(size=(k, 3)) * spread
+    bundles = rng.normal(size=(p, 3)) * size
+    if k and camera_value is not None:
+        at = int(rng.integers(k))
+        cameras[at:at + 1 + pair, rng.integers(3), 3] = camera_value  # one frame, or two in a row
+    if p and point_value is not None:
+        bundles[rng.integers(p), rng.integers(3)] = point_value
+    frames = np.cumsum(rng.integers(1, 3, size=k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        precision = step_precision(frames, cameras, bundles, rng.random((k, p)) < 0.7, 500.0,
+                                   float(rng.choice([0.0, 0.3])))
+        assert precision.shape == (k,) and not np.any(precision[np.isfinite(precision)] < 0)
+        if k:
+            suspects = suspect_frames(np.arange(k), cameras[:, :3, 3], rng.random(k) < 0.8,
+                                      rng.integers(0, 50, size=k), rng.choice([np.nan, 0.1, 3.0], size=k))
+            assert suspects.mask.shape == (k,) and isinstance(suspects.message(), str)
