@@ -101,8 +101,12 @@ def _block_material(name: str, rng: np.random.Generator, cells: int) -> bpy.type
 
 
 # The camera moves `camera_path` knows: "truck" (truck, dolly, rise and pan), "walk" (a walk in with sway,
-# bob, pan and tilt), "orbit" (a rising orbit around the box field, always looking at its middle).
-PATHS = ("truck", "walk", "orbit")
+# bob, pan and tilt), "orbit" (a rising orbit around the box field, always looking at its middle), "handheld"
+# (the walk with hand-held shake: real frame-to-frame bends in the steps that are not the solve's noise).
+PATHS = ("truck", "walk", "orbit", "handheld")
+# Hand-held shake: independent per-frame jitter of the walk's position (metres) and rotation (degrees), the
+# same at every call (a fixed seed: the render and the truth must agree).
+SHAKE_METRES, SHAKE_DEGREES, SHAKE_SEED = 0.01, 0.2, 99
 ORBIT_CENTRE = np.array([0.0, 7.0, 0.0])
 
 
@@ -119,7 +123,13 @@ def camera_path(n_frames: int = N_FRAMES, kind: str = "truck") -> tuple[np.ndarr
     """Ground-truth locations (N, 3) and Euler XYZ rotations (N, 3) of the move. "truck": a 4 m truck to the
     right, a 2 m dolly in, a 0.4 m rise and a 10 degree pan, with a step that varies along the move; "walk":
     5 m forward with a sideways sway, a head bob, a 24 degree pan and a tilt; "orbit": 45 degrees of a 12 m
-    orbit around the box field rising by 1.5 m, looking at its middle."""
+    orbit around the box field rising by 1.5 m, looking at its middle; "handheld": the walk with SHAKE_METRES
+    and SHAKE_DEGREES of independent jitter per frame (steps bend by several percent frame to frame)."""
+    if kind == "handheld":
+        location, rotation = camera_path(n_frames, "walk")
+        rng = np.random.default_rng(SHAKE_SEED)
+        return (location + rng.normal(scale=SHAKE_METRES, size=location.shape),
+                rotation + np.radians(rng.normal(scale=SHAKE_DEGREES, size=rotation.shape)))
     u = np.linspace(0.0, 1.0, n_frames)
     if kind == "walk":
         location = np.stack([-1.0 + u + 0.3 * np.sin(3 * np.pi * u), -7.0 + 5.0 * u,
