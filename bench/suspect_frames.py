@@ -2,7 +2,7 @@
 family of solves it has not been tuned on, and how often does it name good frames?
 
 `.venv/bin/python bench/suspect_frames.py` writes bench/results/suspect_frames.md and prints it with the
-machine and date (about 3 min at 320x180). `--cache DIR` keeps the solved data, `--reuse` only re-reads it,
+machine and date (about 4 min at 320x180, 12 at 640x360). `--cache DIR` keeps the solved data, `--reuse` only re-reads it,
 `--resolution 640x360` renders at that size.
 
 Clips (tests/footage.py: synthetic footage of a textured box field, solved headless by Blender's camera
