@@ -2,8 +2,8 @@
 family of solves it has not been tuned on, and how often does it name good frames?
 
 `.venv/bin/python bench/suspect_frames.py` writes bench/results/suspect_frames.md and prints it with the
-machine and date (about 4 min at 320x180, 12 at 640x360). `--cache DIR` keeps the solved data, `--reuse` only re-reads it,
-`--resolution 640x360` renders at that size.
+machine and date (about 4 min at 320x180, 12 at 640x360). `--cache DIR` keeps the solved data, `--reuse`
+only re-reads it, `--resolution 640x360` renders at that size.
 
 Clips (tests/footage.py: synthetic footage of a textured box field, solved headless by Blender's camera
 solver; `SEEDS` and `HELD_OUT` box fields x the four camera paths of tests/footage.py, 30 frames):
