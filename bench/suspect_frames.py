@@ -60,8 +60,13 @@ def collect(cache: Path, name: str, path: str, seed: int, detect: tuple[int, ...
     use_throwaway_user_folder()
     import bpy
     import footage as F
-    from parascale.core.footage import marker_mask, solved_index
-    from parascale.parascale_blender.tracking import clip_pixel_intrinsics, read_solve, solve_precision, solve_suspects
+    from parascale.parascale_blender.tracking import (
+        precision_inputs,
+        read_solve,
+        solve_precision,
+        solve_suspects,
+        suspect_check_inputs,
+    )
 
     F.WIDTH, F.HEIGHT = resolution
     F.DETECT_SPACING = spacing
@@ -74,27 +79,20 @@ def collect(cache: Path, name: str, path: str, seed: int, detect: tuple[int, ...
     clip = bpy.data.movieclips[0]
     solve = read_solve(clip)
     suspects = solve_suspects(solve)
-    # What solve_suspects checks, kept so that --reuse can check again after a change to core/solve_check.py.
-    clip_frames = np.arange(int(solve.solved_frames.min()), int(solve.solved_frames.max()) + 1)
-    index = solved_index(solve.solved_frames, clip_frames)
-    check_centres = np.where((index >= 0)[:, None], solve.solved_cameras[index, :3, 3], np.nan)
-    errors = np.full(solve.solved_frames.size, np.nan) if solve.camera_errors is None else solve.camera_errors
-    check_errors = np.where(index >= 0, errors[index], np.nan)
-    reobserved = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, clip_frames,
-                             solve.bundles.shape[0]).sum(axis=1)
-    # What solve_precision uses: the tracks each solved frame observes, the pixel error, the focal length.
-    observed = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, solve.solved_frames,
-                           solve.bundles.shape[0])
+    # What solve_suspects and solve_precision take, kept so that --reuse can compute them again after a change
+    # to core/solve_check.py.
+    check_frames, check_centres, check_solved, reobserved, check_errors = suspect_check_inputs(solve)
+    observed, focal_px, pixel_error = precision_inputs(clip, solve)[3:]
     precision = solve_precision(clip, solve)
     rotations, centres = F.ground_truth_trajectory(N_FRAMES, path)
     reasons = np.array(["; ".join(suspects.reasons[int(f)]) for f in suspects.frames], dtype=str)
     np.savez(out, rotations=rotations, centres=centres, points=F.ground_truth_points(clip, N_FRAMES, path),
              solved_frames=solve.solved_frames, solved_cameras=solve.solved_cameras, solved_bundles=solve.bundles,
              suspects=suspects.frames, reasons=reasons, fx=F.LENS_MM / F.SENSOR_MM * F.WIDTH, width=F.WIDTH,
-             height=F.HEIGHT, solve_error=result.solve_error, bundles=result.bundles, check_frames=clip_frames,
-             check_centres=check_centres, check_solved=index >= 0, check_reobserved=reobserved,
-             check_errors=check_errors, observed=observed, focal_px=float(clip_pixel_intrinsics(clip)[0]),
-             pixel_error=float(np.nanmedian(errors)), precision=precision.precision)
+             height=F.HEIGHT, solve_error=result.solve_error, bundles=result.bundles, check_frames=check_frames,
+             check_centres=check_centres, check_solved=check_solved, check_reobserved=reobserved,
+             check_errors=check_errors, observed=observed, focal_px=focal_px, pixel_error=pixel_error,
+             precision=precision.precision)
     return out
 
 

@@ -187,6 +187,17 @@ def settings_clip(scene: object, settings: object) -> object | None:
     return clip
 
 
+def settings_solve(clip: object, settings: object, solve: SolveData | None = None) -> SolveData:
+    """The solve of the settings' tracking object in `clip`: `solve` when it has been read already, else read
+    now. Raises DepthError like `read_solve`."""
+    return read_solve(clip, getattr(settings, "tracking_object", "")) if solve is None else solve
+
+
+def settings_solve_steps(scene: object, settings: object) -> Generator[int, None, SolveData]:
+    """The solve of the settings' clip and tracking object, read in steps (`read_solve_steps`)."""
+    return (yield from read_solve_steps(settings_clip(scene, settings), getattr(settings, "tracking_object", "")))
+
+
 def clip_frames_of(clip: object, scene_frames: np.ndarray) -> np.ndarray:
     """Scene frame numbers -> the clip's own frame numbers (BKE_movieclip_remap_scene_to_clip_frame)."""
     return np.asarray(scene_frames, dtype=np.float64) - float(clip.frame_start) + 1.0
@@ -233,8 +244,7 @@ def tracking_depth_probe_steps(scene: object, settings: object, trajectory: Traj
     """`tracking_depth_probe` with the clip read in steps (`read_solve_steps`: one per TRACK_CHUNK tracks),
     unless `solve` has been read already (then no steps)."""
     if solve is None:
-        solve = yield from read_solve_steps(settings_clip(scene, settings),
-                                            getattr(settings, "tracking_object", ""))
+        solve = yield from settings_solve_steps(scene, settings)
     return tracking_depth_probe(scene, settings, trajectory, require_all, solve)
 
 
@@ -250,8 +260,7 @@ def tracking_depth_probe(scene: object, settings: object, trajectory: Trajectory
     no bundles, or (camera tracking object) the reference camera does not follow the solve. `solve`: the
     clip's solve when it has been read already."""
     clip = settings_clip(scene, settings)
-    if solve is None:
-        solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    solve = settings_solve(clip, settings, solve)
     clip_frames = clip_frames_of(clip, trajectory.frames)
     camera = getattr(settings, "reference_camera", None) or getattr(scene, "camera", None)
     points, index = bundle_world_points(solve, trajectory, clip_frames, _object_world_scale(camera))
@@ -295,8 +304,7 @@ def bundle_counts(scene: object, settings: object, trajectory: Trajectory | None
         probe = tracking_depth_probe(scene, settings, trajectory, require_all=False, solve=solve)
         return trajectory.frames.astype(np.int64), probe.counts(Views.of(trajectory))
     clip = settings_clip(scene, settings)
-    if solve is None:
-        solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    solve = settings_solve(clip, settings, solve)
     clip_frames = solve.solved_frames.astype(np.float64)
     _, mask = _frame_layout(solve, clip_frames, bool(getattr(settings, "tracking_markers_only", False)))
     local = solve_space_points(solve.bundles, solve.solved_cameras, solve.scale)
@@ -307,10 +315,11 @@ def bundle_counts(scene: object, settings: object, trajectory: Trajectory | None
     return scene_frames, (inside & mask).sum(axis=1)
 
 
-def solve_suspects(solve: SolveData) -> SuspectFrames:
-    """The suspect frames of a solve (core.solve_check), in the clip's own frame numbers, over the span of
-    its solved frames: the solved camera path (solve space: the checks use only ratios), how many tracks
-    with a bundle have an enabled marker at each frame, and the solve's per-frame reprojection error."""
+def suspect_check_inputs(solve: SolveData) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What `solve_suspects` checks, as core.solve_check.suspect_frames takes it, over the span of the solved
+    frames (the clip's own frame numbers): the frames, the solved camera centres (solve space: the checks use
+    only ratios; NaN where not solved), which are solved, how many tracks with a bundle have an enabled
+    marker at each frame, and the solve's per-frame reprojection error."""
     first, last = int(solve.solved_frames.min()), int(solve.solved_frames.max())
     clip_frames = np.arange(first, last + 1)
     index = solved_index(solve.solved_frames, clip_frames)
@@ -322,15 +331,19 @@ def solve_suspects(solve: SolveData) -> SuspectFrames:
         errors[solved] = solve.camera_errors[index[solved]]
     reobserved = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, clip_frames,
                              solve.bundles.shape[0]).sum(axis=1)
-    return suspect_frames(clip_frames, centres, solved, reobserved, errors)
+    return clip_frames, centres, solved, reobserved, errors
+
+
+def solve_suspects(solve: SolveData) -> SuspectFrames:
+    """The suspect frames of a solve (core.solve_check), in the clip's own frame numbers (`suspect_check_inputs`)."""
+    return suspect_frames(*suspect_check_inputs(solve))
 
 
 def tracking_suspects(scene: object, settings: object, solve: SolveData | None = None) -> SuspectFrames:
     """The suspect frames of the settings' solved clip, in scene frame numbers. Raises DepthError like
     `read_solve` (no clip, not solved, ...). `solve`: the clip's solve when it has been read already."""
     clip = settings_clip(scene, settings)
-    if solve is None:
-        solve = read_solve(clip, getattr(settings, "tracking_object", ""))
+    solve = settings_solve(clip, settings, solve)
     suspects = solve_suspects(solve)
     offset = int(clip.frame_start) - 1
     return SuspectFrames(suspects.frames + offset, suspects.mask,
@@ -374,6 +387,20 @@ class SolvePrecision:
                 f"the frames; ±{figures[1]:.1%} at frame {figures[2]})")
 
 
+def precision_inputs(clip: object, solve: SolveData
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """What `solve_precision` gives core.solve_check.step_precision: the solved frames, their cameras, the
+    bundles, which bundles each frame observes, the clip's focal length in pixels and the solve's typical
+    reprojection error (the median of its per-frame errors, else its average error)."""
+    errors = np.asarray(solve.camera_errors if solve.camera_errors is not None else [], dtype=np.float64)
+    errors = errors[np.isfinite(errors) & (errors > 0)]
+    pixel_error = float(np.median(errors)) if errors.size else float(solve.average_error)
+    observed = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, solve.solved_frames,
+                           solve.bundles.shape[0])
+    return (solve.solved_frames, solve.solved_cameras, solve.bundles, observed,
+            float(clip_pixel_intrinsics(clip)[0]), pixel_error)
+
+
 def solve_precision(clip: object, solve: SolveData) -> SolvePrecision | None:
     """The precision of a camera solve at each solved frame (scene frames), from the clip's focal length and
     the solve's typical reprojection error: the median of its per-frame errors (a frame solved from a few
@@ -381,13 +408,7 @@ def solve_precision(clip: object, solve: SolveData) -> SolvePrecision | None:
     None for an object's solve (its cameras are relative to the object)."""
     if not solve.is_camera:
         return None
-    errors = np.asarray(solve.camera_errors if solve.camera_errors is not None else [], dtype=np.float64)
-    errors = errors[np.isfinite(errors) & (errors > 0)]
-    pixel_error = float(np.median(errors)) if errors.size else float(solve.average_error)
-    observed = marker_mask(solve.marker_track, solve.marker_frames, solve.marker_enabled, solve.solved_frames,
-                           solve.bundles.shape[0])
-    precision = step_precision(solve.solved_frames, solve.solved_cameras, solve.bundles, observed,
-                               float(clip_pixel_intrinsics(clip)[0]), pixel_error)
+    precision = step_precision(*precision_inputs(clip, solve))
     return SolvePrecision(solve.solved_frames + int(clip.frame_start) - 1, precision)
 
 
@@ -395,7 +416,7 @@ def tracking_precision(scene: object, settings: object, solve: SolveData | None 
     """The settings' clip's solve precision (scene frames). Raises DepthError like `read_solve`. `solve`: the
     clip's solve when it has been read already."""
     clip = settings_clip(scene, settings)
-    return solve_precision(clip, solve or read_solve(clip, getattr(settings, "tracking_object", "")))
+    return solve_precision(clip, settings_solve(clip, settings, solve))
 
 
 # What the Suspect Frames setting does (add-on property tracking_suspect_frames) and how the report says it.
@@ -422,7 +443,7 @@ def read_reference_solve_steps(scene: object, settings: object) -> Generator[int
     if getattr(settings, "reference_source", "") != "TRACKING":
         return None
     try:
-        return (yield from read_solve_steps(settings_clip(scene, settings), getattr(settings, "tracking_object", "")))
+        return (yield from settings_solve_steps(scene, settings))
     except DepthError:
         return None
 
@@ -532,8 +553,7 @@ def panel_solve(scene: object, settings: object) -> SolveData | None:
     if key not in _panel_solve_cache:
         _panel_solve_cache.clear()
         try:
-            _panel_solve_cache[key] = read_solve(settings_clip(scene, settings),
-                                                 getattr(settings, "tracking_object", ""))
+            _panel_solve_cache[key] = settings_solve(settings_clip(scene, settings), settings)
         except ParaScaleError:
             _panel_solve_cache[key] = None
     return _panel_solve_cache[key]
