@@ -239,7 +239,7 @@ def step_precision(frames: np.ndarray, cameras: np.ndarray, bundles: np.ndarray,
     parameters (centre and a small rotation), and the two frames of a step are independent. `focal_px` is
     the clip's focal length in pixels. This is what the solve's geometry allows (how many tracks, how spread
     over the image, how near), not its realized error: on the synthetic solves of bench/suspect_frames.py the
-    realized Pi error's median is 0.54-1.19 times this figure by group of clips (a normal error's is 0.67 times
+    realized Pi error's median is 0.55-1.35 times this figure by group of clips (a normal error's is 0.67 times
     its standard deviation), with a wide spread from frame to frame. Gauge-free: the centre's deviation and
     the step are both in solve units."""
     frames = np.asarray(frames)
